@@ -1,0 +1,1 @@
+"""Runnable newsflow pipelines (batch), their options and the ``newsflow`` command."""

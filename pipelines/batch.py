@@ -1,0 +1,257 @@
+"""The scheduled batch run: feeds, page URLs, WARC and JSONL in; partitioned Parquet out.
+
+    newsflow run --feeds feeds.opml --output ./out                 # local, in-process runner
+    newsflow run --urls urls.txt --output gs://bucket/news \\
+        --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\
+        --setup_file ./setup.py                                    # the same code on Dataflow
+
+Flow (DESIGN.md §1): FetchFeeds -> ParseFeeds -> (dedupe input URLs) -> FetchPages -> Extract ->
+Clean -> Enrich -> MarkDuplicates -> Write; every stage's failures are reject rows, merged into
+the ``rejects`` dataset, so each input URL ends up exactly once in ``articles`` or ``rejects``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import NewsflowOptions, with_default_runner
+from schemas import make_reject
+from transforms.clean import MIN_PAGE_WORDS, clean_article
+from transforms.dedup import MarkDuplicates
+from transforms.enrich import LanguageIdentifier, canonical_url, enrich, word_count
+from transforms.extract import ExtractArticles
+from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
+from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
+from transforms.guard import ALLOWED_SCHEMES
+from transforms.sinks import PublishRun, WriteDataset
+from transforms.sources import ReadJsonl, ReadWarc
+
+LOG = logging.getLogger(__name__)
+
+
+def new_run_id() -> str:
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class UsageError(ValueError):
+    """Bad command-line input (missing output, unreadable list...): exit status 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# small DoFns
+
+
+def _request_key(request: dict) -> tuple[str, dict]:
+    return (canonical_url(request["url"]) or request["url"], request)
+
+
+class PickFirstRequest(beam.DoFn):
+    """One request per distinct URL (a URL listed by two feeds is fetched once)."""
+
+    def __init__(self):
+        self.repeated = Metrics.counter("input", "repeated_urls")
+
+    def process(self, element: tuple[str, Any]) -> Iterator[dict]:
+        _, requests = element
+        requests = sorted(requests, key=lambda r: (r.get("feed_url") or "", r["url"]))
+        self.repeated.inc(len(requests) - 1)
+        yield requests[0]
+
+
+class ValidateRequest(beam.DoFn):
+    REJECTS = "rejects"
+
+    def process(self, request: dict) -> Iterator:
+        url = request["url"]
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme not in ALLOWED_SCHEMES:
+            Metrics.counter("input", "rejected_bad_scheme").inc()
+            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
+                url, "input", "bad_scheme", f"only http/https URLs are fetched: {url!r}",
+                source_kind=request.get("source_kind"), feed_url=request.get("feed_url")))
+        elif canonical_url(url) is None:
+            Metrics.counter("input", "rejected_invalid_url").inc()
+            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
+                url, "input", "invalid_url", f"cannot parse URL {url!r}",
+                source_kind=request.get("source_kind"), feed_url=request.get("feed_url")))
+        else:
+            yield request
+
+
+class CleanArticles(beam.DoFn):
+    REJECTS = "rejects"
+
+    def __init__(self):
+        self.rejected = Metrics.counter("clean", "rejected")
+
+    def process(self, record: dict) -> Iterator:
+        record = clean_article(record)
+        words = word_count(record["text"])
+        if words and (words >= MIN_PAGE_WORDS or record.get("source_kind") == "jsonl"):
+            yield record
+        elif words:
+            self.rejected.inc()
+            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
+                record["url"], "clean", "too_short",
+                f"{words} words of text: a menu or stub page, not an article "
+                f"(pages need {MIN_PAGE_WORDS})",
+                source_kind=record.get("source_kind"), feed_url=record.get("feed_url")))
+        else:
+            self.rejected.inc()
+            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
+                record["url"], "clean", "empty_after_cleaning",
+                "only boilerplate was left after removing share bars, forms and labels",
+                source_kind=record.get("source_kind"), feed_url=record.get("feed_url")))
+
+
+class EnrichArticles(beam.DoFn):
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.enriched = Metrics.counter("enrich", "enriched")
+
+    def setup(self):
+        self.identifier = LanguageIdentifier()
+
+    def process(self, record: dict) -> Iterator[dict]:
+        self.enriched.inc()
+        Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()
+        yield enrich(record, self.identifier, self.run_id)
+
+
+def _stamp(run_id: str):
+    def stamp(reject: dict) -> dict:
+        reject["run_id"] = run_id
+        return reject
+    return stamp
+
+
+# ---------------------------------------------------------------------------------------------
+# the pipeline
+
+
+def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict[str, Any]:
+    """Adds the batch flow to ``p``; returns its main PCollections (for tests and reuse)."""
+    policy: FetchPolicy = opts.fetch_policy()
+    rejects = []
+    requests = []
+    if opts.feeds:
+        feed_urls = sorted(set(load_feed_list(opts.feeds)))
+        feeds = (
+            p
+            | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list", "feed_url": u}
+                                         for u in feed_urls])
+            | "FetchFeeds" >> FetchPages(policy, stage="feed",
+                                         accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
+                                         shards=opts.fetch_shards)
+        )
+        entries = feeds.pages | "ParseFeeds" >> beam.ParDo(ParseFeeds()).with_outputs(
+            ParseFeeds.REJECTS, main="requests")
+        rejects += [feeds.rejects, entries.rejects]
+        requests.append(entries.requests)
+    if opts.urls:
+        requests.append(p | "UrlList" >> beam.Create(
+            [{"url": u, "source_kind": "url"} for u in load_url_list(opts.urls)]))
+
+    pages = []
+    if requests:
+        checked = (
+            requests
+            | "AllRequests" >> beam.Flatten()
+            | "ValidateUrls" >> beam.ParDo(ValidateRequest()).with_outputs(
+                ValidateRequest.REJECTS, main="ok")
+        )
+        rejects.append(checked.rejects)
+        unique = (
+            checked.ok
+            | "KeyByUrl" >> beam.Map(_request_key)
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "OnePerUrl" >> beam.ParDo(PickFirstRequest())
+        )
+        fetched = unique | "FetchPages" >> FetchPages(policy, stage="fetch",
+                                                      shards=opts.fetch_shards)
+        pages.append(fetched.pages)
+        rejects.append(fetched.rejects)
+    if opts.warc:
+        warc = p | "ReadWarc" >> ReadWarc(opts.warc, policy.max_bytes)
+        pages.append(warc.pages)
+        rejects.append(warc.rejects)
+
+    articles = []
+    if pages:
+        extracted = (
+            pages
+            | "AllPages" >> beam.Flatten()
+            | "Extract" >> beam.ParDo(ExtractArticles()).with_outputs(
+                ExtractArticles.REJECTS, main="articles")
+        )
+        articles.append(extracted.articles)
+        rejects.append(extracted.rejects)
+    if opts.jsonl:
+        jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
+        articles.append(jsonl.articles)
+        rejects.append(jsonl.rejects)
+    if not articles:
+        raise UsageError("no input: give at least one of --feeds, --urls, --warc, --jsonl")
+
+    cleaned = (
+        articles
+        | "AllArticles" >> beam.Flatten()
+        | "Clean" >> beam.ParDo(CleanArticles()).with_outputs(CleanArticles.REJECTS,
+                                                               main="articles")
+    )
+    rejects.append(cleaned.rejects)
+    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id))
+    final = enriched | "Dedup" >> MarkDuplicates()
+
+    all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
+        _stamp(run_id))
+    reject_counts = (
+        all_rejects
+        | "RejectKey" >> beam.Map(lambda r: (f"{r['stage']}/{r['reason']}", 1))
+        | "CountRejects" >> beam.CombinePerKey(sum)
+    )
+    files = (
+        final | "WriteArticles" >> WriteDataset(opts.output, run_id, "articles"),
+        all_rejects | "WriteRejects" >> WriteDataset(opts.output, run_id, "rejects"),
+    ) | "AllFiles" >> beam.Flatten()
+    manifest = {
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "warc", "jsonl")},
+        "output": opts.output,
+    }
+    published = files | "PublishRun" >> PublishRun(opts.output, run_id, manifest, reject_counts)
+    return {"articles": final, "rejects": all_rejects, "manifest": published}
+
+
+def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
+    options = with_default_runner(PipelineOptions(argv))
+    opts = options.view_as(NewsflowOptions)
+    if not opts.output:
+        raise UsageError("--output ROOT is required (a local path, gs://... or s3://...)")
+    if not (opts.feeds or opts.urls or opts.warc or opts.jsonl):
+        raise UsageError("no input: give at least one of --feeds, --urls, --warc, --jsonl")
+    if "://" not in opts.output:
+        opts.output = os.path.abspath(opts.output)  # workers may run in other processes
+    if not opts.run_id:
+        opts.run_id = new_run_id()
+    return options, opts
+
+
+def run(argv: list[str]) -> tuple[str, Any]:
+    """Runs a batch pipeline to completion; returns ``(run_id, PipelineResult)``."""
+    options, opts = make_options(argv)
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, opts, opts.run_id)
+    result = pipeline.run()
+    result.wait_until_finish()
+    return opts.run_id, result

@@ -1,0 +1,204 @@
+"""The ``newsflow`` command: ``run``, ``demo`` and ``query``.
+
+Exit status of ``run`` and ``demo``: 0 when every input became an article, 3 when the run
+finished but rejected some inputs (see the summary and the ``rejects`` dataset), 1 when the
+pipeline failed, 2 for a usage error (missing option, unreadable feed list...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
+
+RUN_HELP = """\
+usage: newsflow run [--feeds FILE] [--urls FILE] [--warc GLOB] [--jsonl GLOB] --output ROOT
+                    [newsflow options] [any Apache Beam pipeline option]
+
+Fetch, extract, clean, enrich and deduplicate news, and write hive-partitioned Parquet:
+  ROOT/articles/date=YYYY-MM-DD/lang=xx/*.parquet   one row per input URL that became an article
+  ROOT/rejects/date=YYYY-MM-DD/stage=xxx/*.parquet  one row per input refused, with stage + reason
+  ROOT/_runs/<run_id>.json                          manifest of each finished run
+
+Runner options are Beam's own and pass through unchanged, e.g.
+  --runner FnApiRunner (default, in-process)  --direct_num_workers 2 --direct_running_mode
+  multi_processing  |  --runner DataflowRunner --project P --region R --temp_location gs://B/tmp
+  --setup_file ./setup.py  |  --runner FlinkRunner --flink_master HOST:8081  |  --runner
+  SparkRunner --spark_master_url spark://HOST:7077
+
+Exit status: 0 all inputs became articles, 3 finished with rejects, 1 failed, 2 usage error.
+"""
+
+
+def _print_options_help() -> None:
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    from pipelines.options import NewsflowOptions
+
+    parser = _BeamArgumentParser(prog="newsflow run", add_help=False)
+    NewsflowOptions._add_argparse_args(parser)
+    print(RUN_HELP)
+    print(textwrap.indent(parser.format_help().split("\n", 2)[-1], ""))
+
+
+def print_metrics(result) -> None:
+    try:
+        counters = result.metrics().query()["counters"]
+    except Exception:  # noqa: BLE001 - some runners cannot report metrics
+        return
+    totals: dict[str, int] = {}
+    for counter in counters:
+        key = f"{counter.key.metric.namespace}.{counter.key.metric.name}"
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[key] = totals.get(key, 0) + (value or 0)
+    if totals:
+        print("\nCounters (Beam metrics):")
+        for key in sorted(totals):
+            print(f"  {key:40s} {totals[key]:>8d}")
+
+
+def summarize(root: str, run_id: str) -> int:
+    """Prints the run summary computed with DuckDB from the written Parquet; returns rejects."""
+    from pipelines.query import connect, format_table
+    from transforms.sinks import read_manifest
+
+    manifest = read_manifest(root, run_id)
+    rows = manifest["rows"]
+    print(f"\nRun {run_id}: {rows['articles']} articles, {rows['rejects']} rejects -> {root}")
+    if "://" in root:
+        for key, value in sorted(manifest.get("counts", {}).items()):
+            print(f"  rejected {key}: {value}")
+        return rows["rejects"]
+    con = connect(root)
+    views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
+    run = run_id.replace("'", "''")
+    if "articles" in views:
+        query = f"""
+            select lang, cast(date as varchar) as date, count(*) as articles,
+                   count(*) filter (where duplicate_of is null) as unique_articles
+            from articles where run_id = '{run}' group by all order by lang, date"""
+        cursor = con.execute(query)
+        print("\nArticles per language and date (DuckDB):")
+        print(textwrap.indent(format_table([d[0] for d in cursor.description],
+                                           cursor.fetchall()), "  "))
+    if "rejects" in views:
+        cursor = con.execute(f"""
+            select stage, reason, count(*) as rejects from rejects where run_id = '{run}'
+            group by all order by stage, reason""")
+        found = cursor.fetchall()
+        if found:
+            print("\nRejects by stage and reason (DuckDB):")
+            print(textwrap.indent(format_table([d[0] for d in cursor.description], found), "  "))
+    print(f"\nQuery it: newsflow query {root} \"select title, language from articles\"")
+    return rows["rejects"]
+
+
+def _finish(root: str, run_id: str, result) -> int:
+    from apache_beam.runners.runner import PipelineState
+
+    if result.state != PipelineState.DONE:
+        print(f"pipeline ended in state {result.state}", file=sys.stderr)
+        return EXIT_FAILED
+    print_metrics(result)
+    rejects = summarize(root, run_id)
+    return EXIT_REJECTS if rejects else EXIT_OK
+
+
+def cmd_run(argv: list[str]) -> int:
+    from pipelines.batch import UsageError, run
+    from transforms.feeds import InputListError
+
+    if not argv or "-h" in argv or "--help" in argv:
+        _print_options_help()
+        return EXIT_OK if argv else EXIT_USAGE
+    try:
+        run_id, result = run(argv)
+    except (UsageError, InputListError) as exc:
+        print(f"newsflow run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from pipelines.batch import make_options
+
+    _, opts = make_options([*argv, "--run_id", run_id])
+    return _finish(opts.output, run_id, result)
+
+
+def cmd_demo(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="newsflow demo",
+        description="Serve the bundled offline sample on 127.0.0.1 and run the real pipeline "
+                    "on it; prints a DuckDB summary of what was written. Extra arguments are "
+                    "passed to the pipeline (e.g. --runner, --direct_num_workers 2).")
+    parser.add_argument("--output", help="output root (default: a new temporary directory)")
+    args, extra = parser.parse_known_args(argv)
+    from pipelines.demo import run_demo
+
+    print("newsflow demo: serving the bundled sample on 127.0.0.1 and running the pipeline...")
+    output, run_id, result = run_demo(args.output, extra)
+    code = _finish(output, run_id, result)
+    # the sample contains broken inputs on purpose: rejects are the expected outcome here
+    return EXIT_OK if code == EXIT_REJECTS else code
+
+
+def cmd_query(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="newsflow query",
+        description="Run SQL with DuckDB over an output root. Views: articles, rejects (and "
+                    "clusters when present), read with hive partitioning (columns date, lang, "
+                    "stage come from the paths).")
+    parser.add_argument("root", help="output root written by newsflow run")
+    parser.add_argument("sql", help='SQL, e.g. "select lang, count(*) from articles group by 1"')
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    args = parser.parse_args(argv)
+    from pipelines.query import format_table, run_query
+
+    try:
+        columns, rows = run_query(args.root, args.sql)
+    except FileNotFoundError as exc:
+        print(f"newsflow query: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - DuckDB errors are the user's to read
+        print(f"newsflow query: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.format == "table":
+        print(format_table(columns, rows))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        import json
+
+        for row in rows:
+            record = dict(zip(columns, row, strict=False))
+            print(json.dumps(record, default=str, ensure_ascii=False))
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(textwrap.dedent("""\
+            usage: newsflow {run,demo,query} ...
+
+            newsflow turns news feeds and pages into deduplicated, enriched, hive-partitioned
+            Parquet (an Apache Beam pipeline).
+
+              demo    serve the bundled offline sample on 127.0.0.1 and run the pipeline on it
+              run     run the batch pipeline (newsflow run --help for all options)
+              query   SQL over an output root with DuckDB (views articles, rejects, clusters)
+            """))
+        return EXIT_OK if argv and argv[0] in ("-h", "--help") else EXIT_USAGE
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

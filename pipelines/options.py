@@ -1,0 +1,72 @@
+"""newsflow's pipeline options, as Beam ``PipelineOptions``: every runner flag works unchanged."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from transforms.fetch import DEFAULT_USER_AGENT, FetchPolicy
+
+#: In-process runner used when ``--runner`` is not given. Beam's ``DirectRunner`` first tries
+#: the Prism runner, which downloads a binary at run time (DESIGN.md §8): name one that works
+#: offline instead.
+DEFAULT_RUNNER = "FnApiRunner"
+
+
+class NewsflowOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        group = parser.add_argument_group("newsflow inputs and output")
+        group.add_argument("--feeds", help="feed list: OPML, YAML or text file of RSS/Atom URLs")
+        group.add_argument("--urls", help="text file of article page URLs, one per line")
+        group.add_argument("--warc", help="glob of WARC files (e.g. Common Crawl news); offline")
+        group.add_argument("--jsonl", help="glob of JSONL files of extracted documents "
+                           "(url, title, text, optional published_at, language)")
+        group.add_argument("--output", help="output root: local path, gs://... or s3://...")
+        group.add_argument("--run_id", "--run-id", dest="run_id", default=None,
+                           help="run identifier (default: UTC time + random suffix)")
+        fetch = parser.add_argument_group("newsflow fetching")
+        fetch.add_argument("--allow_host", "--allow-host", dest="allow_host", action="append",
+                           default=None,
+                           help="host allowed even though it resolves to a loopback/private "
+                                "address (exact name, repeatable), e.g. 127.0.0.1")
+        fetch.add_argument("--crawler_user_agent", "--crawler-user-agent",
+                           dest="crawler_user_agent",
+                           default=DEFAULT_USER_AGENT, help="User-Agent sent with every request")
+        fetch.add_argument("--host_delay", "--host-delay", dest="host_delay", type=float,
+                           default=FetchPolicy.host_delay,
+                           help="minimum seconds between two requests to one host (default 1)")
+        fetch.add_argument("--fetch_timeout", "--fetch-timeout", dest="fetch_timeout", type=float,
+                           default=FetchPolicy.read_timeout,
+                           help="connect/read timeout in seconds (default 20)")
+        fetch.add_argument("--max_bytes", "--max-bytes", dest="max_bytes", type=int,
+                           default=FetchPolicy.max_bytes,
+                           help="largest response body accepted, in bytes (default 10 MiB)")
+        fetch.add_argument("--max_retries", "--max-retries", dest="max_retries", type=int,
+                           default=FetchPolicy.max_retries,
+                           help="retries on connection errors, 429 and 5xx (default 3)")
+        fetch.add_argument("--ignore_robots", "--ignore-robots", dest="ignore_robots",
+                           action="store_true", default=False,
+                           help="do not obey robots.txt (only for sites you own)")
+        fetch.add_argument("--fetch_shards", "--fetch-shards", dest="fetch_shards", type=int,
+                           default=16, help="groups that hosts are spread over for fetching")
+
+    def fetch_policy(self) -> FetchPolicy:
+        return FetchPolicy(
+            user_agent=self.crawler_user_agent,
+            connect_timeout=min(10.0, self.fetch_timeout),
+            read_timeout=self.fetch_timeout,
+            total_timeout=max(3 * self.fetch_timeout, 30.0),
+            max_bytes=self.max_bytes,
+            max_decompressed_bytes=2 * self.max_bytes,
+            max_retries=self.max_retries,
+            host_delay=self.host_delay,
+            obey_robots=not self.ignore_robots,
+            allowed_hosts=tuple(self.allow_host or ()),
+        )
+
+
+def with_default_runner(options: PipelineOptions) -> PipelineOptions:
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_RUNNER
+    return options

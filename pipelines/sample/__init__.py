@@ -1,0 +1,1 @@
+"""Bundled offline demo sample (data only)."""

@@ -1,0 +1,132 @@
+"""Arrow schemas of every dataset newsflow writes, and helpers to build rows that fit them.
+
+The schemas are the product's contract with its users (DuckDB queries, analytics jobs), so they
+live in one place, carry a version number written into every row, and every writer conforms
+records to them instead of letting pyarrow infer types from whatever a batch happened to hold.
+Bump ``SCHEMA_VERSION`` whenever a column is added, removed or changes meaning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_TS = pa.timestamp("us", tz="UTC")
+
+#: One row per fetched (or otherwise ingested) URL, copies included and marked.
+#: Partition columns ``date`` and ``lang`` are in the path, not in the files.
+ARTICLES = pa.schema(
+    [
+        pa.field("article_id", pa.string(), nullable=False),  # stable hash of normalised URL
+        pa.field("url", pa.string(), nullable=False),  # the input URL, as listed
+        pa.field("final_url", pa.string()),  # after redirects
+        pa.field("canonical_url", pa.string()),  # rel=canonical (else final URL), normalised
+        pa.field("source_domain", pa.string()),
+        pa.field("source_kind", pa.string()),  # feed / url / warc / jsonl
+        pa.field("feed_url", pa.string()),
+        pa.field("feed_title", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("summary", pa.string()),
+        pa.field("authors", pa.list_(pa.string())),
+        pa.field("sitename", pa.string()),
+        pa.field("published_at", _TS),
+        pa.field("fetched_at", _TS),
+        pa.field("language", pa.string()),  # ISO 639-1 (or 639-3 when no 639-1 exists)
+        pa.field("language_confidence", pa.float32()),
+        pa.field("word_count", pa.int32()),
+        pa.field("content_hash", pa.string()),  # hash of the normalised text
+        pa.field("copy_group_id", pa.string()),
+        pa.field("is_canonical", pa.bool_()),
+        pa.field("duplicate_of", pa.string()),  # article_id of the canonical copy
+        pa.field("dup_kind", pa.string()),  # exact / near / translation
+        pa.field("dup_score", pa.float32()),
+        pa.field("story_id", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("schema_version", pa.int16(), nullable=False),
+    ],
+    metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+#: One row per input that did not become an article, with the stage that refused it and why.
+REJECTS = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # input / feed / fetch / extract / ...
+        pa.field("reason", pa.string(), nullable=False),  # short machine-readable code
+        pa.field("detail", pa.string()),  # human-readable explanation
+        pa.field("source_kind", pa.string()),
+        pa.field("feed_url", pa.string()),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("time", _TS, nullable=False),
+        pa.field("schema_version", pa.int16(), nullable=False),
+    ],
+    metadata={"newsflow.dataset": "rejects", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+DATASETS: dict[str, pa.Schema] = {"articles": ARTICLES, "rejects": REJECTS}
+
+_LANG_TAG = re.compile(r"^[a-z]{2,3}$")
+_STAGE = re.compile(r"^[a-z_]{1,32}$")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def lang_partition(language: str | None) -> str:
+    """A partition value that is always a language tag (``und`` when unknown), never a path."""
+    tag = (language or "").strip().lower()
+    return tag if _LANG_TAG.match(tag) else "und"
+
+
+def stage_partition(stage: str | None) -> str:
+    tag = (stage or "").strip().lower()
+    return tag if _STAGE.match(tag) else "unknown"
+
+
+def date_partition(value: dt.datetime | None, fallback: dt.datetime) -> str:
+    """``YYYY-MM-DD`` of the UTC date; the fallback (fetch time) when the date is unknown."""
+    when = value or fallback
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def make_reject(
+    url: str,
+    stage: str,
+    reason: str,
+    detail: str = "",
+    *,
+    run_id: str = "",
+    source_kind: str | None = None,
+    feed_url: str | None = None,
+) -> dict[str, Any]:
+    """A rejects row. ``run_id`` may be filled in later by the pipeline."""
+    return {
+        "url": url or "",
+        "stage": stage,
+        "reason": reason,
+        "detail": (detail or "")[:2000],
+        "source_kind": source_kind,
+        "feed_url": feed_url,
+        "run_id": run_id,
+        "time": utcnow(),
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def conform(record: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
+    """Keep exactly the schema's columns (missing ones as None), so a table builds strictly."""
+    return {name: record.get(name) for name in schema.names}
+
+
+def to_table(records: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a table with the declared types; raises if a value does not fit its column."""
+    return pa.Table.from_pylist([conform(r, schema) for r in records], schema=schema)

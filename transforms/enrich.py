@@ -1,0 +1,158 @@
+"""Enrichment: identifiers, canonical URL, source, language, dates, counts and content hash.
+
+Each value is derived by a well-kept library where one exists (courlan for URLs, py3langid for
+language, dateparser only for dates that ISO parsing cannot read), so the rules are the same in
+every run and on every worker. ``article_id`` hashes the normalised input URL, so the same URL
+gets the same id in every run; ``content_hash`` hashes the normalised text, so exact copies
+under different URLs share it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from courlan import extract_domain, normalize_url
+
+from schemas import SCHEMA_VERSION
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+#: Below this many letters language identification is a guess: keep it, with low confidence.
+MIN_LANG_CHARS = 20
+
+
+def canonical_url(url: str | None) -> str | None:
+    """Normalised URL (lower-case host, default port and tracking parameters removed,
+    parameters sorted, no fragment); None when it is not an http(s) URL."""
+    if not url:
+        return None
+    try:
+        normalized = normalize_url(url.strip())
+        parts = urlsplit(normalized)
+    except (ValueError, TypeError):
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+
+
+def article_id(url: str) -> str:
+    key = canonical_url(url) or url
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def source_domain(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        domain = extract_domain(url)
+        return domain or (urlsplit(url).hostname or None)
+    except (ValueError, TypeError):
+        return None
+
+
+def text_key(text: str) -> str:
+    """Text reduced to what survives re-publishing: case, punctuation and spacing removed."""
+    text = unicodedata.normalize("NFKC", text or "").casefold()
+    return _NOT_WORD.sub(" ", text).strip()
+
+
+def content_hash(text: str) -> str:
+    return hashlib.blake2b(text_key(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def word_count(text: str) -> int:
+    """Unicode words; each CJK character counts as one word (those scripts use no spaces)."""
+    cjk = len(_CJK.findall(text or ""))
+    return len(_WORD.findall(_CJK.sub(" ", text or ""))) + cjk
+
+
+def parse_datetime(value: Any) -> dt.datetime | None:
+    """A timezone-aware UTC datetime from a datetime, date, ISO string or free-form date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        when = value
+    elif isinstance(value, dt.date):
+        when = dt.datetime(value.year, value.month, value.day)
+    else:
+        text = str(value).strip()
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            import dateparser
+
+            when = dateparser.parse(text, settings={"TIMEZONE": "UTC",
+                                                    "RETURN_AS_TIMEZONE_AWARE": True})
+            if when is None:
+                return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    when = when.astimezone(dt.timezone.utc)
+    if not 1990 <= when.year <= dt.datetime.now(dt.timezone.utc).year + 1:
+        return None  # a parsed but implausible date is worse than none
+    return when
+
+
+class LanguageIdentifier:
+    """py3langid with normalised probabilities, loaded once per worker (``DoFn.setup``)."""
+
+    def __init__(self):
+        from py3langid.langid import MODEL_FILE
+        from py3langid.langid import LanguageIdentifier as _Identifier
+
+        self._identifier = _Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+    def identify(self, text: str) -> tuple[str | None, float]:
+        sample = (text or "")[:3000]
+        if sum(ch.isalpha() for ch in sample) < MIN_LANG_CHARS:
+            return None, 0.0
+        lang, prob = self._identifier.classify(sample)
+        return lang, float(prob)
+
+
+def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) -> dict[str, Any]:
+    """Fill the derived columns of an article record (in place) and return it."""
+    url = record["url"]
+    final = record.get("final_url") or url
+    record["article_id"] = article_id(url)
+    page_canonical = record.get("canonical_url")
+    if page_canonical:
+        page_canonical = canonical_url(_absolute(final, page_canonical))
+    record["canonical_url"] = page_canonical or canonical_url(final) or final
+    record["source_domain"] = source_domain(final)
+    text = record.get("text") or ""
+    declared = (record.get("language") or "").strip().lower()[:3] or None
+    lang, confidence = identifier.identify((record.get("title") or "") + "\n" + text)
+    if lang is None and declared:
+        lang, confidence = declared, 0.0
+    record["language"] = lang
+    record["language_confidence"] = round(confidence, 4)
+    # most precise first: the page's own timestamp, the feed entry's, then the page's day
+    page_published = record.pop("page_published", None)
+    precise = parse_datetime(page_published) if page_published and ":" in page_published else None
+    entry = parse_datetime(record.pop("entry_published_at", None))
+    page_day = parse_datetime(record.pop("page_date", None))
+    record["published_at"] = (precise or entry or page_day
+                              or parse_datetime(record.get("published_at")))
+    record["fetched_at"] = parse_datetime(record.get("fetched_at")) or dt.datetime.now(
+        dt.timezone.utc
+    )
+    record["word_count"] = word_count(text)
+    record["content_hash"] = content_hash(text)
+    record["run_id"] = run_id
+    record["schema_version"] = SCHEMA_VERSION
+    return record
+
+
+def _absolute(base: str, url: str) -> str:
+    from urllib.parse import urljoin
+
+    return urljoin(base, url)

@@ -1,0 +1,197 @@
+"""HTML bytes -> article text and metadata, with trafilatura.
+
+Decoding comes first because servers lie about charsets: a body that is valid UTF-8 is read as
+UTF-8 whatever the header says (Latin-1 never fails to decode, so trusting a wrong Latin-1 header
+would garble every accent), then the declared charsets are tried, then detection. Binary bodies
+labelled ``text/html`` are refused here, before the parser sees them. Extraction keeps the main
+text only (no comments), prunes the containers themes use for share bars, related posts and
+comment forms, and lets the feed entry fill metadata the page lacks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import trafilatura
+from apache_beam.metrics import Metrics
+from charset_normalizer import from_bytes
+from trafilatura.utils import load_html
+
+from schemas import make_reject
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+
+#: Containers that themes place inside the article block and that never hold the story.
+#: Kept to class/id names that are unambiguous; trafilatura already drops the usual navigation.
+PRUNE_XPATH = [
+    "//*[contains(concat(' ', normalize-space(@class), ' '), ' sharedaddy ')]",
+    "//*[contains(@class, 'jp-relatedposts')]",
+    "//*[contains(@class, 'share-buttons') or contains(@class, 'social-share')]",
+    "//*[contains(@class, 'sharing-buttons') or contains(@class, 'addtoany')]",
+    "//*[@id='respond' or contains(@class, 'comment-respond')]",
+    "//*[contains(@class, 'comments-area') or @id='comments']",
+    "//*[contains(@class, 'newsletter-signup') or contains(@class, 'newsletter-form')]",
+]
+
+
+#: Where pages declare a full publication timestamp (trafilatura/htmldate keep only the day).
+PUBLISHED_XPATH = (
+    "//meta[@property='article:published_time' or @name='article:published_time' "
+    "or @itemprop='datePublished' or @property='og:published_time' or @name='pubdate' "
+    "or @name='publishdate' or @name='DC.date.issued' or @name='dcterms.created']/@content"
+    " | //time[@itemprop='datePublished']/@datetime"
+)
+_JSONLD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+
+
+class ExtractError(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def decode_html(body: bytes, declared: str | None = None) -> str:
+    """Decode a page whatever its headers claim; ``ExtractError`` for binary or undecodable."""
+    if not body:
+        raise ExtractError("empty_body", "the response body is empty")
+    head = body[:4096]
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if body.startswith(bom):
+            return body.decode(name, errors="replace")
+    if b"\x00" in head:
+        raise ExtractError("binary_content", "the body contains NUL bytes: not an HTML page")
+    candidates = ["utf-8"]
+    meta = _META_CHARSET.search(head)
+    for name in (declared, meta.group(1).decode("ascii", "ignore") if meta else None):
+        codec = _codec(name)
+        if codec and codec not in candidates:
+            candidates.append(codec)
+    text = None
+    for codec in candidates:
+        try:
+            text = body.decode(codec)
+            break
+        except (UnicodeDecodeError, LookupError):
+            continue
+    if text is None:
+        best = from_bytes(body[:500_000]).best()
+        if best is None:
+            raise ExtractError("undecodable", "no character encoding fits the body")
+        text = body.decode(best.encoding, errors="replace")
+    sample = text[:20000]
+    if sample and len(_CONTROL.findall(sample)) > 0.02 * len(sample):
+        raise ExtractError("binary_content", "the body is mostly control characters")
+    return text
+
+
+def _first(tree, xpath: str) -> str | None:
+    try:
+        values = tree.xpath(xpath)
+    except Exception:  # noqa: BLE001 - a broken tree just has no such value
+        return None
+    for value in values:
+        value = str(value).strip()
+        if value:
+            return value
+    return None
+
+
+def extract_page(html: str, url: str) -> dict[str, Any]:
+    """Main text and metadata of one page; ``ExtractError`` when nothing usable is found."""
+    tree = load_html(html)
+    if tree is None:
+        raise ExtractError("unparseable_html", "the page is not parseable HTML")
+    canonical = _first(tree, "//head/link[@rel='canonical']/@href") or _first(
+        tree, "//head/meta[@property='og:url']/@content"
+    )
+    published = _first(tree, PUBLISHED_XPATH)
+    if not published:
+        match = _JSONLD_PUBLISHED.search(html[:300_000])
+        published = match.group(1) if match else None
+    doc = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+        prune_xpath=PRUNE_XPATH,
+    )
+    if doc is None or not (doc.text or "").strip():
+        raise ExtractError("empty_extraction", "no main text found in the page")
+    authors = [a.strip() for a in re.split(r";|\band\b", doc.author or "") if a.strip()]
+    return {
+        "title": doc.title,
+        "text": doc.text,
+        "summary": doc.description,
+        "authors": authors,
+        "sitename": doc.sitename,
+        "page_date": doc.date,  # day only (htmldate)
+        "page_published": published,  # full timestamp when the page declares one
+        "canonical_url": canonical,
+    }
+
+
+def merge_entry(article: dict[str, Any], entry: dict[str, Any] | None) -> dict[str, Any]:
+    """Fill gaps in page metadata from the feed entry (the page wins where it has a value)."""
+    if not entry:
+        return article
+    for key in ("title", "summary"):
+        if not article.get(key) and entry.get(key):
+            article[key] = entry[key]
+    if not article.get("authors") and entry.get("authors"):
+        article["authors"] = list(entry["authors"])
+    if entry.get("published_at") is not None:
+        article["entry_published_at"] = entry["published_at"]
+    return article
+
+
+class ExtractArticles(beam.DoFn):
+    """Fetched pages (``body`` bytes) -> article records; failures -> ``rejects``."""
+
+    REJECTS = "rejects"
+
+    def __init__(self):
+        self.extracted = Metrics.counter("extract", "extracted")
+        self.rejected = Metrics.counter("extract", "rejected")
+
+    def process(self, page: dict) -> Iterator:
+        base_url = page.get("final_url") or page["url"]
+        try:
+            html = decode_html(page.get("body") or b"", page.get("charset"))
+            fields = extract_page(html, base_url)
+        except ExtractError as exc:
+            yield from self._reject(page, exc.reason, exc.detail)
+            return
+        except Exception as exc:  # noqa: BLE001 - a library bug on one page must not stop the run
+            yield from self._reject(page, "extraction_error", repr(exc)[:500])
+            return
+        self.extracted.inc()
+        record = {k: v for k, v in page.items() if k not in ("body", "charset", "content_type")}
+        record.update(fields)
+        merge_entry(record, page.get("entry"))
+        record.pop("entry", None)
+        yield record
+
+    def _reject(self, page: dict, reason: str, detail: str) -> Iterator:
+        self.rejected.inc()
+        Metrics.counter("extract", f"rejected_{reason}").inc()
+        yield beam.pvalue.TaggedOutput(
+            self.REJECTS,
+            make_reject(page["url"], "extract", reason, detail,
+                        source_kind=page.get("source_kind"), feed_url=page.get("feed_url")),
+        )

@@ -1,0 +1,169 @@
+"""Hive-partitioned Parquet with atomic publication, and the run manifest.
+
+Every file is first written under ``<root>/_tmp/<run_id>/`` (outside the dataset globs, so no
+reader ever sees a half-written file) and renamed into ``<root>/<dataset>/<k=v>/...`` only after
+every file of the run is complete; the manifest ``_runs/<run_id>.json`` is written last and is
+the mark of a finished run. All I/O goes through Beam's ``FileSystems``, so the same code writes
+to a local path, ``gs://`` or ``s3://``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import posixpath
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from schemas import DATASETS, SCHEMA_VERSION, date_partition, lang_partition, stage_partition
+from schemas import to_table as build_table
+
+ROWS_PER_FILE = 50_000
+
+
+def join(root: str, *parts: str) -> str:
+    if "://" in root:
+        return posixpath.join(root.rstrip("/"), *parts)
+    return FileSystems.join(root, *parts)
+
+
+def article_partition(record: dict[str, Any]) -> str:
+    fallback = record.get("fetched_at") or dt.datetime.now(dt.timezone.utc)
+    return (f"date={date_partition(record.get('published_at'), fallback)}/"
+            f"lang={lang_partition(record.get('language'))}")
+
+
+def reject_partition(record: dict[str, Any]) -> str:
+    return f"date={date_partition(record.get('time'), record['time'])}/" \
+           f"stage={stage_partition(record.get('stage'))}"
+
+
+PARTITIONERS: dict[str, Callable[[dict], str]] = {
+    "articles": article_partition,
+    "rejects": reject_partition,
+}
+
+
+def _ensure_dir(path: str) -> None:
+    directory = posixpath.dirname(path) if "://" in path else FileSystems.split(path)[0]
+    if "://" in path:
+        return  # object stores have no directories
+    if not FileSystems.exists(directory):
+        try:
+            FileSystems.mkdirs(directory)
+        except OSError:
+            if not FileSystems.exists(directory):
+                raise
+
+
+def write_parquet(path: str, records: list[dict], dataset: str) -> int:
+    table = build_table(records, DATASETS[dataset])
+    _ensure_dir(path)
+    with FileSystems.create(path) as handle:
+        pq.write_table(table, handle, compression="zstd")
+    return table.num_rows
+
+
+class _WritePartition(beam.DoFn):
+    """``(partition, records)`` -> temp Parquet files; yields one file-info dict per file."""
+
+    def __init__(self, root: str, run_id: str, dataset: str, rows_per_file: int):
+        self.root, self.run_id, self.dataset, self.rows = root, run_id, dataset, rows_per_file
+        self.files = Metrics.counter("write", f"{dataset}_files")
+        self.written = Metrics.counter("write", f"{dataset}_rows")
+
+    def process(self, element: tuple[str, Any]) -> Iterator[dict]:
+        partition, records = element
+        records = sorted(records, key=lambda r: (r.get("url") or "", r.get("stage") or ""))
+        for index in range(0, len(records), self.rows):
+            name = f"part-{self.run_id}-{index // self.rows:05d}.parquet"
+            relative = f"{self.dataset}/{partition}/{name}"
+            temp = join(self.root, "_tmp", self.run_id, relative)
+            rows = write_parquet(temp, records[index:index + self.rows], self.dataset)
+            self.files.inc()
+            self.written.inc(rows)
+            yield {"dataset": self.dataset, "temp": temp,
+                   "path": join(self.root, relative), "rows": rows}
+
+
+class WriteDataset(beam.PTransform):
+    """Records -> temp Parquet files of one dataset, partitioned; output: file infos."""
+
+    def __init__(self, root: str, run_id: str, dataset: str, rows_per_file: int = ROWS_PER_FILE):
+        super().__init__()
+        self.root, self.run_id, self.dataset, self.rows = root, run_id, dataset, rows_per_file
+
+    def expand(self, records):
+        partition = PARTITIONERS[self.dataset]
+        return (
+            records
+            | "KeyByPartition" >> beam.Map(lambda r: (partition(r), r))
+            | "GroupPartition" >> beam.GroupByKey()
+            | "WriteFiles" >> beam.ParDo(
+                _WritePartition(self.root, self.run_id, self.dataset, self.rows))
+        )
+
+
+def publish_run(root: str, run_id: str, files: list[dict], manifest: dict[str, Any]) -> dict:
+    """Rename temp files into the datasets, then write the manifest; returns the manifest."""
+    files = sorted(files, key=lambda f: f["path"])
+    for info in files:
+        _ensure_dir(info["path"])
+        if FileSystems.exists(info["path"]):
+            FileSystems.delete([info["path"]])  # a retried finalisation of this same run
+        FileSystems.rename([info["temp"]], [info["path"]])
+    rows: dict[str, int] = {}
+    for info in files:
+        rows[info["dataset"]] = rows.get(info["dataset"], 0) + info["rows"]
+    manifest = {
+        **manifest,
+        "run_id": run_id,
+        "schema_version": SCHEMA_VERSION,
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "rows": {name: rows.get(name, 0) for name in DATASETS},
+        "files": [{"dataset": f["dataset"], "path": f["path"], "rows": f["rows"]} for f in files],
+    }
+    final = join(root, "_runs", f"{run_id}.json")
+    temp = join(root, "_tmp", run_id, "manifest.json")
+    _ensure_dir(temp)
+    with FileSystems.create(temp) as handle:
+        handle.write(json.dumps(manifest, indent=2, default=str).encode("utf-8"))
+    _ensure_dir(final)
+    FileSystems.rename([temp], [final])
+    temp_dir = join(root, "_tmp", run_id)
+    try:
+        FileSystems.delete([temp_dir])
+    except Exception:  # noqa: BLE001 - leftovers of an empty temp dir are harmless
+        pass
+    return manifest
+
+
+class PublishRun(beam.PTransform):
+    """File infos (all datasets) -> renamed into place + manifest written. Runs once."""
+
+    def __init__(self, root: str, run_id: str, manifest: dict[str, Any], counts=None):
+        super().__init__()
+        self.root, self.run_id, self.manifest, self.counts = root, run_id, manifest, counts
+
+    def expand(self, file_infos):
+        root, run_id, base = self.root, self.run_id, self.manifest
+
+        def publish(files, counts):
+            return publish_run(root, run_id, files, {**base, "counts": dict(counts or {})})
+
+        side = (beam.pvalue.AsDict(self.counts) if self.counts is not None else None)
+        return (
+            file_infos
+            | "GatherFiles" >> beam.combiners.ToList()
+            | "Publish" >> beam.Map(publish, side)
+        )
+
+
+def read_manifest(root: str, run_id: str) -> dict[str, Any]:
+    with FileSystems.open(join(root, "_runs", f"{run_id}.json")) as handle:
+        return json.loads(handle.read().decode("utf-8"))
