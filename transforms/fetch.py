@@ -145,7 +145,6 @@ class HttpClient:
         self.guard = policy.guard()
         self._sleep = sleep
         self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
-        self._robots: dict[str, Protego | None] = {}
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -288,20 +287,33 @@ class HttpClient:
         return status, headers, b"".join(chunks), nread
 
     # -- robots.txt -----------------------------------------------------------------------
-    def robots_allows(self, url: str) -> bool:
-        """robots.txt decision for ``url`` (fetched once per host and cached; errors allow)."""
-        if not self.policy.obey_robots:
-            return True
+    #: robots.txt rules per origin, shared by every client of a worker process (feeds and pages
+    #: stages included) so a host's robots.txt is fetched once per process and hour.
+    _robots: dict[str, tuple[float, Protego | None]] = {}
+    _robots_lock = threading.Lock()
+    ROBOTS_TTL = 3600.0
+
+    def _rules(self, url: str) -> Protego | None:
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self._robots:
-            self._robots[origin] = self._load_robots(origin)
-        rules = self._robots[origin]
+        with self._robots_lock:  # one fetch per origin even when threads race for it
+            cached = self._robots.get(origin)
+            if cached is None or time.monotonic() - cached[0] > self.ROBOTS_TTL:
+                cached = (time.monotonic(), self._load_robots(origin))
+                self._robots[origin] = cached
+        return cached[1]
+
+    def robots_allows(self, url: str) -> bool:
+        """robots.txt decision for ``url`` (cached per origin; a missing file allows)."""
+        if not self.policy.obey_robots:
+            return True
+        rules = self._rules(url)
         return True if rules is None else rules.can_fetch(url, self.policy.user_agent)
 
     def crawl_delay(self, url: str) -> float:
-        parts = urlsplit(url)
-        rules = self._robots.get(f"{parts.scheme}://{parts.netloc}")
+        if not self.policy.obey_robots:
+            return 0.0
+        rules = self._rules(url)
         delay = rules.crawl_delay(self.policy.user_agent) if rules else None
         return float(delay or 0.0)
 
