@@ -150,9 +150,9 @@ def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> l
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False,
                               resolve_relative_uris=False)
     if not parsed.entries:
-        problem = parsed.get("bozo_exception")
-        if problem is not None or not parsed.get("version"):
-            raise FeedError("malformed_feed", f"{feed_url} is not a parseable feed: {problem}")
+        if not parsed.get("version"):
+            raise FeedError("malformed_feed", f"{feed_url} is not a parseable feed: "
+                                              f"{parsed.get('bozo_exception')}")
         raise FeedError("empty_feed", f"{feed_url} has no entries")
     feed_title = _plain(parsed.feed.get("title"))
     requests = []

@@ -1,0 +1,51 @@
+import gzip
+from pathlib import Path
+
+import pytest
+
+from transforms.extract import ExtractError, decode_html, extract_page
+
+SITE = Path(__file__).resolve().parents[1] / "pipelines" / "sample" / "site"
+
+
+def test_utf8_body_wins_over_a_wrong_latin1_header():
+    html = "<html><body><p>Café à Zürich, naïve façade</p></body></html>".encode()
+    assert "Café à Zürich" in decode_html(html, "iso-8859-1")
+
+
+def test_declared_and_meta_charsets_are_used_when_not_utf8():
+    text = "<html><head><meta charset='windows-1251'></head><body>Привет, мир</body></html>"
+    assert "Привет, мир" in decode_html(text.encode("cp1251"), None)
+    assert "Привет, мир" in decode_html(text.encode("cp1251"), "windows-1251")
+
+
+def test_undeclared_legacy_encoding_is_detected():
+    text = ("<html><body><p>" + "Die Straße führt über die Brücke nach Köln. " * 20
+            + "</p></body></html>")
+    assert "Straße führt über" in decode_html(text.encode("latin-1"), None)
+
+
+@pytest.mark.parametrize("body,reason", [
+    (bytes(range(256)) * 8, "binary_content"),
+    (b"", "empty_body"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(300), "binary_content"),
+])
+def test_binary_and_empty_bodies_are_refused(body, reason):
+    with pytest.raises(ExtractError) as info:
+        decode_html(body, "utf-8")
+    assert info.value.reason == reason
+
+
+def test_real_page_text_and_metadata():
+    html = decode_html(gzip.open(SITE / "bbc" / "world-europe-50473792.html.gz").read())
+    page = extract_page(html, "https://www.bbc.com/news/world-europe-50473792")
+    assert page["title"].startswith("Sweden drops Assange rape investigation")
+    assert "Swedish prosecutors" in page["text"] or "Sweden" in page["text"]
+    assert len(page["text"].split()) > 300
+    assert page["page_date"] == "2019-11-19"
+
+
+def test_page_without_article_text_is_an_extraction_error():
+    with pytest.raises(ExtractError) as info:
+        extract_page("<html><body><script>var a = 1;</script></body></html>", "http://x/")
+    assert info.value.reason in ("empty_extraction", "unparseable_html")
