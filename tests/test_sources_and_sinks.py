@@ -1,0 +1,89 @@
+"""Offline inputs (WARC, JSONL) through the real runner, and atomic publication of files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import apache_beam as beam
+import duckdb
+from apache_beam.testing import test_pipeline
+
+from pipelines.batch import run
+from pipelines.query import connect
+from schemas import make_reject
+from transforms.sinks import WriteDataset, publish_run
+
+SITE = Path(__file__).resolve().parents[1] / "pipelines" / "sample" / "site"
+
+
+def write_warc(path: Path) -> None:
+    import gzip
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+    html = gzip.open(SITE / "lastampa" / "temperature-in-calo.html.gz").read()
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, status, ctype, body in (
+            ("https://www.lastampa.it/cronaca/temperature", "200 OK", "text/html", html),
+            ("https://cdn.example/report.pdf", "200 OK", "application/pdf", b"%PDF-1.4"),
+            ("https://gone.example/page", "404 Not Found", "text/html", b"<html>404</html>"),
+        ):
+            headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+            record = writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                               http_headers=headers)
+            writer.write_record(record)
+
+
+def test_warc_and_jsonl_inputs_need_no_network(tmp_path):
+    write_warc(tmp_path / "news.warc.gz")
+    rows = [
+        {"url": "https://a.example/1", "title": "Un", "language": "fr",
+         "text": "Le gouvernement a présenté mardi un projet de loi sur le climat.",
+         "published_at": "2024-03-05T10:00:00+01:00"},
+        {"url": "https://b.example/copy", "title": "Copy",
+         "text": "Le gouvernement a présenté mardi un projet de loi sur le climat!"},
+        {"url": "https://c.example/no-text"},
+    ]
+    lines = [json.dumps(r) for r in rows] + ["{not json"]
+    (tmp_path / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    run_id, result = run(["--warc", str(tmp_path / "*.warc.gz"),
+                          "--jsonl", str(tmp_path / "*.jsonl"), "--output", str(out)])
+    con = connect(str(out))
+    articles = con.execute("select url, source_kind, language, cast(date as varchar), "
+                           "duplicate_of is not null from articles order by url").fetchall()
+    assert articles == [
+        ("https://a.example/1", "jsonl", "fr", "2024-03-05", False),
+        ("https://b.example/copy", "jsonl", "fr", articles[1][3], True),  # same normalised text
+        ("https://www.lastampa.it/cronaca/temperature", "warc", "it", "2020-02-19", False),
+    ]
+    rejects = con.execute("select stage, reason from rejects order by all").fetchall()
+    assert rejects == [("jsonl", "bad_record"), ("jsonl", "bad_record"),
+                       ("warc", "http_error"), ("warc", "unsupported_content_type")]
+
+
+def test_files_are_invisible_until_the_run_is_published(tmp_path):
+    root = str(tmp_path / "out")
+    record = make_reject("https://x.example/a", "fetch", "timeout", "slow", run_id="r1")
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        infos = (p | beam.Create([record]) | WriteDataset(root, "r1", "rejects")
+                 | beam.combiners.ToList())
+        infos | beam.Map(lambda files: Path(tmp_path / "infos.json").write_text(
+            json.dumps(files)))
+    pattern = f"{root}/rejects/**/*.parquet"
+    assert not list(Path(root).glob("rejects/**/*.parquet")), "visible before publication"
+    assert list(Path(root, "_tmp", "r1").rglob("*.parquet")), "temp file missing"
+    files = json.loads((tmp_path / "infos.json").read_text())
+    manifest = publish_run(root, "r1", files, {"counts": {"fetch/timeout": 1}})
+    assert manifest["rows"] == {"articles": 0, "rejects": 1}
+    got = duckdb.sql(f"select url, stage, reason from read_parquet('{pattern}', "
+                     "hive_partitioning = true)").fetchall()
+    assert got == [("https://x.example/a", "fetch", "timeout")]
+    assert not Path(root, "_tmp", "r1").exists()
+    assert Path(root, "_runs", "r1.json").exists()
+    today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+    assert Path(root, "rejects", f"date={today}", "stage=fetch").is_dir()
