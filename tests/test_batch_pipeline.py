@@ -158,7 +158,8 @@ def test_query_command_and_demo_console_script(tmp_path, sample_run):
          "select count(*) as n from articles where lang = 'fr'", "--format", "csv"],
         capture_output=True, text=True, check=True)
     assert query.stdout.splitlines() == ["n", "2"]
-    demo = subprocess.run(["newsflow", "demo", "--output", str(tmp_path / "demo")],
+    script = Path(sys.executable).with_name("newsflow")  # the console script pip installed
+    demo = subprocess.run([str(script), "demo", "--output", str(tmp_path / "demo")],
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "Articles per language and date" in demo.stdout
