@@ -41,7 +41,8 @@ def _print_options_help() -> None:
     parser = _BeamArgumentParser(prog="newsflow run", add_help=False)
     NewsflowOptions._add_argparse_args(parser)
     print(RUN_HELP)
-    print(textwrap.indent(parser.format_help().split("\n", 2)[-1], ""))
+    text = parser.format_help()
+    print(text[text.index("\n\n") + 2:] if "\n\n" in text else text)
 
 
 def print_metrics(result) -> None:
@@ -185,6 +186,8 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query}
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    # Beam's GCP module warns about optional client libraries on import; not our users' concern
+    logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(textwrap.dedent("""\
             usage: newsflow {run,demo,query} ...
