@@ -34,6 +34,14 @@ from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, Fet
 from transforms.guard import ALLOWED_SCHEMES
 from transforms.sinks import PublishRun, WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
+from transforms.state import (
+    AttachState,
+    DropUnchanged,
+    ReadState,
+    is_transient,
+    state_row,
+    validators,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -128,6 +136,13 @@ class EnrichArticles(beam.DoFn):
         yield enrich(record, self.identifier, self.run_id)
 
 
+def _kept(previous: dict | None) -> dict:
+    """Validators of a 304 response are the ones we sent."""
+    previous = previous or {}
+    return {"etag": previous.get("etag"), "last_modified": previous.get("last_modified"),
+            "content_hash": previous.get("content_hash")}
+
+
 def _stamp(run_id: str):
     def stamp(reject: dict) -> dict:
         reject["run_id"] = run_id
@@ -144,20 +159,34 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     policy: FetchPolicy = opts.fetch_policy()
     rejects = []
     requests = []
+    outcomes = []  # (count key) per input that is neither an article nor a reject
+    state_rows = []  # what the next run needs (validators, handled URLs)
     if opts.feeds:
         feed_urls = sorted(set(load_feed_list(opts.feeds)))
-        feeds = (
+        feed_requests = (
             p
             | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list", "feed_url": u}
                                          for u in feed_urls])
-            | "FetchFeeds" >> FetchPages(policy, stage="feed",
-                                         accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
-                                         shards=opts.fetch_shards)
+            | "FeedState" >> AttachState(p | "ReadFeedState" >> ReadState(opts.output, "feed"),
+                                         "feed")
         )
+        feeds = feed_requests.requests | "FetchFeeds" >> FetchPages(
+            policy, stage="feed", accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
+            shards=opts.fetch_shards)
         entries = feeds.pages | "ParseFeeds" >> beam.ParDo(ParseFeeds()).with_outputs(
             ParseFeeds.REJECTS, main="requests")
         rejects += [feeds.rejects, entries.rejects]
         requests.append(entries.requests)
+        state_rows += [
+            feeds.pages | "FeedStateRows" >> beam.Map(
+                lambda r: state_row(r["url"], "feed", "fetched", run_id,
+                                    **validators(r.get("response_headers")))),
+            feeds.not_modified | "FeedStateKept" >> beam.Map(
+                lambda r: state_row(r["url"], "feed", "not_modified", run_id,
+                                    **_kept(r.get("previous")))),
+        ]
+        outcomes.append(feeds.not_modified | "FeedNotModified" >> beam.Map(
+            lambda r: "feed_not_modified"))
     if opts.urls:
         requests.append(p | "UrlList" >> beam.Create(
             [{"url": u, "source_kind": "url"} for u in load_url_list(opts.urls)]))
@@ -176,11 +205,20 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             | "KeyByUrl" >> beam.Map(_request_key)
             | "GroupByUrl" >> beam.GroupByKey()
             | "OnePerUrl" >> beam.ParDo(PickFirstRequest())
+            | "PageState" >> AttachState(p | "ReadPageState" >> ReadState(opts.output, "page"),
+                                         "page")
         )
-        fetched = unique | "FetchPages" >> FetchPages(policy, stage="fetch",
-                                                      shards=opts.fetch_shards)
+        fetched = unique.requests | "FetchPages" >> FetchPages(policy, stage="fetch",
+                                                               shards=opts.fetch_shards)
         pages.append(fetched.pages)
         rejects.append(fetched.rejects)
+        outcomes += [
+            unique.skipped | "SkippedSeen" >> beam.Map(lambda r: "skipped_seen"),
+            fetched.not_modified | "PageNotModified" >> beam.Map(lambda r: "not_modified"),
+        ]
+        state_rows.append(fetched.not_modified | "PageStateKept" >> beam.Map(
+            lambda r: state_row(r["url"], "page", "not_modified", run_id,
+                                **_kept(r.get("previous")))))
     if opts.warc:
         warc = p | "ReadWarc" >> ReadWarc(opts.warc, policy.max_bytes)
         pages.append(warc.pages)
@@ -210,26 +248,53 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
                                                                main="articles")
     )
     rejects.append(cleaned.rejects)
-    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id))
-    final = enriched | "Dedup" >> MarkDuplicates()
+    enriched = (
+        cleaned.articles
+        | "Enrich" >> beam.ParDo(EnrichArticles(run_id))
+        | "DropUnchanged" >> beam.ParDo(DropUnchanged()).with_outputs(
+            DropUnchanged.UNCHANGED, main="articles")
+    )
+    final = enriched.articles | "Dedup" >> MarkDuplicates()
+    outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
         _stamp(run_id))
-    reject_counts = (
+    page_kinds = ("feed", "url")
+    state_rows += [
+        final | "ArticleState" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
+        | "ArticleStateRows" >> beam.Map(
+            lambda r: state_row(r["url"], "page", "article", run_id,
+                                content_hash=r["content_hash"],
+                                **validators(r.get("response_headers")))),
+        enriched.unchanged | "UnchangedStateRows" >> beam.Map(
+            lambda r: state_row(r["url"], "page", "unchanged", run_id,
+                                content_hash=r["content_hash"],
+                                **validators(r.get("response_headers")))),
         all_rejects
-        | "RejectKey" >> beam.Map(lambda r: (f"{r['stage']}/{r['reason']}", 1))
-        | "CountRejects" >> beam.CombinePerKey(sum)
+        | "PermanentRejects" >> beam.Filter(
+            lambda r: r.get("source_kind") in page_kinds and not is_transient(r))
+        | "RejectStateRows" >> beam.Map(
+            lambda r: state_row(r["url"], "page", "reject", run_id)),
+    ]
+    counts = (
+        (all_rejects | "RejectKey" >> beam.Map(
+            lambda r: f"rejected/{r['stage']}/{r['reason']}"),
+         *outcomes)
+        | "AllOutcomes" >> beam.Flatten()
+        | "CountOutcomes" >> beam.combiners.Count.PerElement()
     )
     files = (
         final | "WriteArticles" >> WriteDataset(opts.output, run_id, "articles"),
         all_rejects | "WriteRejects" >> WriteDataset(opts.output, run_id, "rejects"),
+        state_rows | "AllState" >> beam.Flatten()
+        | "WriteState" >> WriteDataset(opts.output, run_id, "state"),
     ) | "AllFiles" >> beam.Flatten()
     manifest = {
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "warc", "jsonl")},
         "output": opts.output,
     }
-    published = files | "PublishRun" >> PublishRun(opts.output, run_id, manifest, reject_counts)
+    published = files | "PublishRun" >> PublishRun(opts.output, run_id, manifest, counts)
     return {"articles": final, "rejects": all_rejects, "manifest": published}
 
 

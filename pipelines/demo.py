@@ -10,6 +10,7 @@ exactly as it would fetch the web, with only ``127.0.0.1`` allowed.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import tempfile
 import threading
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 SAMPLE = Path(str(resources.files("pipelines.sample")))
 TEXT_SUFFIXES = (".xml", ".opml", ".txt", ".html")
+LAST_MODIFIED = "Fri, 15 Sep 2023 12:00:00 GMT"  # the sample does not change
 
 
 def content_type(path: str) -> str:
@@ -32,6 +34,7 @@ def content_type(path: str) -> str:
 class SampleServer:
     """Serves a directory over HTTP on 127.0.0.1 with ``{{BASE}}``/``{{HOST}}`` filled in.
 
+    Responses carry an ``ETag`` and ``Last-Modified`` and honour conditional requests (304).
     ``*.gz`` files are served gzip-encoded (or decompressed for clients that do not accept
     gzip) under their name without ``.gz``; a directory serves its ``index.html``. Every request
     is logged in ``self.log`` as ``(method, path, headers)`` so tests can check what was asked.
@@ -40,6 +43,7 @@ class SampleServer:
     def __init__(self, root: Path = SAMPLE / "site", port: int = 0):
         self.root = Path(root)
         self.log: list[tuple[str, str, dict]] = []
+        self.conditional = True  # answer conditional requests with 304 when unchanged
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -52,6 +56,19 @@ class SampleServer:
                 server.log.append(("GET", self.path, dict(self.headers)))
                 path = unquote(urlsplit(self.path).path)
                 body, headers = server.resolve(path, self.headers.get("Accept-Encoding", ""))
+                if body is not None:
+                    etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
+                    headers = {**headers, "ETag": etag, "Last-Modified": LAST_MODIFIED}
+                    if server.conditional and etag == self.headers.get("If-None-Match") or (
+                        server.conditional and
+                        not self.headers.get("If-None-Match")
+                        and self.headers.get("If-Modified-Since") == LAST_MODIFIED
+                    ):
+                        self.send_response(304)
+                        self.send_header("ETag", etag)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                 if body is None:
                     body = b"<html><body><h1>404 Not Found</h1></body></html>"
                     self.send_response(404)

@@ -69,7 +69,27 @@ REJECTS = pa.schema(
     metadata={"newsflow.dataset": "rejects", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
 
-DATASETS: dict[str, pa.Schema] = {"articles": ARTICLES, "rejects": REJECTS}
+#: What the next run needs (``_state/kind=feed|page/``): one row per URL handled by a run, with
+#: its HTTP validators, text hash and outcome. Internal, but versioned like the rest.
+STATE = pa.schema(
+    [
+        pa.field("url_key", pa.string(), nullable=False),
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # feed / page
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", pa.string()),
+        pa.field("content_hash", pa.string()),
+        pa.field("outcome", pa.string()),  # fetched / article / reject / not_modified / unchanged
+        pa.field("run_id", pa.string()),
+        pa.field("time", pa.timestamp("us", tz="UTC")),
+    ],
+    metadata={"newsflow.dataset": "state", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+DATASETS: dict[str, pa.Schema] = {"articles": ARTICLES, "rejects": REJECTS, "state": STATE}
+
+#: Directory of each dataset under the output root.
+DATASET_DIRS = {"articles": "articles", "rejects": "rejects", "state": "_state"}
 
 _LANG_TAG = re.compile(r"^[a-z]{2,3}$")
 _STAGE = re.compile(r"^[a-z_]{1,32}$")

@@ -22,6 +22,7 @@ def server():
 
 def client(**changes) -> tuple[HttpClient, list[float]]:
     sleeps: list[float] = []
+    changes.setdefault("host_delay", 0.0)
     policy = FetchPolicy(allowed_hosts=("127.0.0.1",), read_timeout=2, connect_timeout=2,
                          total_timeout=1.5, max_bytes=2 << 20, max_decompressed_bytes=4 << 20,
                          backoff_base=0.01, **changes)

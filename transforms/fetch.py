@@ -146,6 +146,7 @@ class HttpClient:
         self._sleep = sleep
         self._pools: dict[tuple, urllib3.HTTPConnectionPool] = {}
         self._lock = threading.Lock()
+        self._last_request: dict[str, float] = {}  # host -> monotonic time of last request
 
     def close(self) -> None:
         for pool in self._pools.values():
@@ -173,9 +174,26 @@ class HttpClient:
                 self._pools[key] = pool
             return pool
 
+    def _pace(self, url: str, host: str) -> None:
+        """Waits until ``host`` may be asked again: every request (robots.txt, retries and
+        redirects included) keeps ``host_delay`` (or the site's Crawl-delay) after the last."""
+        parts = urlsplit(url)
+        cached = self._robots.get(f"{parts.scheme}://{parts.netloc}")
+        crawl_delay = 0.0
+        if cached and cached[1] is not None and self.policy.obey_robots:
+            crawl_delay = float(cached[1].crawl_delay(self.policy.user_agent) or 0.0)
+        delay = max(self.policy.host_delay, min(crawl_delay, self.policy.max_retry_after))
+        last = self._last_request.get(host)
+        if last is not None:
+            wait = last + delay - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        self._last_request[host] = time.monotonic()
+
     def _one_request(self, url: str, headers: dict[str, str], accept: tuple[str, ...]):
         """One HTTP exchange, no redirects followed. Returns (status, headers, body, nread)."""
         target = self.guard.check(url)
+        self._pace(url, target.host)
         parts = urlsplit(url)
         path = parts.path or "/"
         if parts.query:
@@ -309,13 +327,6 @@ class HttpClient:
             return True
         rules = self._rules(url)
         return True if rules is None else rules.can_fetch(url, self.policy.user_agent)
-
-    def crawl_delay(self, url: str) -> float:
-        if not self.policy.obey_robots:
-            return 0.0
-        rules = self._rules(url)
-        delay = rules.crawl_delay(self.policy.user_agent) if rules else None
-        return float(delay or 0.0)
 
     def _load_robots(self, origin: str) -> Protego | None:
         result = self.fetch(origin + "/robots.txt", accept=TEXT_TYPES, check_robots=False,
@@ -456,6 +467,7 @@ class FetchHostsDoFn(beam.DoFn):
     """
 
     REJECTS = "rejects"
+    NOT_MODIFIED = "not_modified"
 
     def __init__(self, policy: FetchPolicy, stage: str = "fetch", accept=HTML_TYPES,
                  max_threads: int = 8):
@@ -474,19 +486,14 @@ class FetchHostsDoFn(beam.DoFn):
         self.client.close()
 
     def _host_worker(self, requests: list[dict], out: queue.Queue) -> None:
-        last = 0.0
+        # one thread per host: the client's pacing then holds for the whole host
         for request in requests:
-            delay = max(self.policy.host_delay, self.client.crawl_delay(request["url"]))
-            wait = last + delay - time.monotonic()
-            if last and wait > 0:
-                time.sleep(wait)
             try:
                 result = self.client.fetch(
                     request["url"], accept=self.accept, headers=request.get("request_headers")
                 )
             except Exception as exc:  # noqa: BLE001 - a bug must not lose the URL
                 result = FetchResult(url=request["url"], reason="fetch_error", detail=repr(exc))
-            last = time.monotonic()
             out.put((request, result))
         out.put(None)
 
@@ -538,8 +545,10 @@ class FetchHostsDoFn(beam.DoFn):
             return
         if result.not_modified:
             self.not_modified.inc()
-        else:
-            self.fetched.inc()
+            yield beam.pvalue.TaggedOutput(self.NOT_MODIFIED, {**request, "status": 304,
+                                                               "fetched_at": utcnow()})
+            return
+        self.fetched.inc()
         yield {
             **request,
             "final_url": result.final_url,
@@ -555,7 +564,8 @@ class FetchHostsDoFn(beam.DoFn):
 
 
 class FetchPages(beam.PTransform):
-    """``requests`` (dicts with ``url``) -> fetched responses, plus a ``rejects`` output.
+    """``requests`` (dicts with ``url``, optional ``request_headers`` for conditional GET) ->
+    fetched responses (``pages``), plus ``rejects`` and ``not_modified`` (304) outputs.
 
     Requests are keyed by a hash of their host into ``shards`` groups: a host's URLs always land
     in one group and are fetched one at a time with ``policy.host_delay`` between them, while
@@ -575,7 +585,7 @@ class FetchPages(beam.PTransform):
             | "GroupHosts" >> beam.GroupByKey()
             | "Fetch" >> beam.ParDo(
                 FetchHostsDoFn(self.policy, self.stage, self.accept)
-            ).with_outputs(FetchHostsDoFn.REJECTS, main="pages")
+            ).with_outputs(FetchHostsDoFn.REJECTS, FetchHostsDoFn.NOT_MODIFIED, main="pages")
         )
 
 

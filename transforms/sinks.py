@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from schemas import DATASETS, SCHEMA_VERSION, date_partition, lang_partition, stage_partition
+from schemas import (
+    DATASET_DIRS,
+    DATASETS,
+    SCHEMA_VERSION,
+    date_partition,
+    lang_partition,
+    stage_partition,
+)
 from schemas import to_table as build_table
 
 ROWS_PER_FILE = 50_000
@@ -46,6 +53,7 @@ def reject_partition(record: dict[str, Any]) -> str:
 PARTITIONERS: dict[str, Callable[[dict], str]] = {
     "articles": article_partition,
     "rejects": reject_partition,
+    "state": lambda record: f"kind={stage_partition(record.get('kind'))}",
 }
 
 
@@ -82,7 +90,7 @@ class _WritePartition(beam.DoFn):
         records = sorted(records, key=lambda r: (r.get("url") or "", r.get("stage") or ""))
         for index in range(0, len(records), self.rows):
             name = f"part-{self.run_id}-{index // self.rows:05d}.parquet"
-            relative = f"{self.dataset}/{partition}/{name}"
+            relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
             temp = join(self.root, "_tmp", self.run_id, relative)
             rows = write_parquet(temp, records[index:index + self.rows], self.dataset)
             self.files.inc()

@@ -1,0 +1,153 @@
+"""What the next run needs to know: HTTP validators and which URLs were already handled.
+
+Each run appends one small Parquet file per kind to ``<root>/_state/kind=<feed|page>/``:
+one row per feed or page URL it handled, with the ETag/Last-Modified it got, the text hash and
+the outcome. The next run joins its requests with these rows by normalised URL (a
+``CoGroupByKey``, so the state never has to fit in one worker) and
+- sends ``If-None-Match`` / ``If-Modified-Since`` for every URL it has validators for, so an
+  unchanged feed or page costs a 304 and is never re-processed;
+- skips feed entries already handled by an earlier run (article, or a permanent reject);
+- drops a re-fetched page whose text hash did not change (``unchanged``), so re-running
+  with the same inputs adds no rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from schemas import utcnow
+from transforms.enrich import canonical_url
+
+#: Rejects worth retrying in a later run (the server or network may recover).
+TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "dns_error", "truncated",
+                               "fetch_error", "tls_error", "too_many_requests"})
+
+
+def url_key(url: str) -> str:
+    return canonical_url(url) or url
+
+
+def is_transient(reject: dict) -> bool:
+    if reject["reason"] in TRANSIENT_REASONS:
+        return True
+    detail = reject.get("detail") or ""
+    return reject["reason"] == "http_error" and ("HTTP 5" in detail or "HTTP 429" in detail)
+
+
+def state_row(url: str, kind: str, outcome: str, run_id: str, *, etag=None,
+              last_modified=None, content_hash=None) -> dict[str, Any]:
+    return {"url_key": url_key(url), "url": url, "kind": kind, "etag": etag,
+            "last_modified": last_modified, "content_hash": content_hash, "outcome": outcome,
+            "run_id": run_id, "time": utcnow()}
+
+
+def validators(headers: dict | None) -> dict[str, str | None]:
+    headers = headers or {}
+    return {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+
+
+def conditional_headers(row: dict | None) -> dict[str, str]:
+    if not row:
+        return {}
+    headers = {}
+    if row.get("etag"):
+        headers["If-None-Match"] = row["etag"]
+    if row.get("last_modified"):
+        headers["If-Modified-Since"] = row["last_modified"]
+    return headers
+
+
+def state_pattern(root: str, kind: str) -> str:
+    return f"{root.rstrip('/')}/_state/kind={kind}/*.parquet"
+
+
+class ReadState(beam.PTransform):
+    """Earlier runs' state rows of one kind (an empty collection on a first run)."""
+
+    def __init__(self, root: str, kind: str):
+        super().__init__()
+        self.root, self.kind = root, kind
+
+    def expand(self, pbegin):
+        pattern = state_pattern(self.root, self.kind)
+        try:
+            found = any(m.metadata_list for m in FileSystems.match([pattern]))
+        except Exception:  # noqa: BLE001 - no state directory yet
+            found = False
+        if not found:
+            return pbegin | "NoState" >> beam.Create([])
+        return pbegin | "ReadStateFiles" >> beam.io.ReadFromParquet(pattern)
+
+
+class _Attach(beam.DoFn):
+    SKIPPED = "skipped"
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.conditional = Metrics.counter(kind, "conditional_requests")
+        self.skipped = Metrics.counter(kind, "skipped_seen")
+
+    def process(self, element: tuple[str, dict]) -> Iterator:
+        _, grouped = element
+        requests = list(grouped["requests"])
+        if not requests:
+            return
+        rows = sorted(grouped["state"], key=lambda r: r["time"])
+        latest = rows[-1] if rows else None
+        handled = latest is not None and latest.get("outcome") != "transient"
+        for request in requests:
+            if self.kind == "page" and handled and request.get("source_kind") == "feed":
+                self.skipped.inc()
+                yield beam.pvalue.TaggedOutput(self.SKIPPED, request)
+                continue
+            headers = conditional_headers(latest)
+            if headers:
+                self.conditional.inc()
+                request = {**request, "request_headers": headers,
+                           "previous": {"etag": latest.get("etag"),
+                                        "last_modified": latest.get("last_modified"),
+                                        "content_hash": latest.get("content_hash")}}
+            elif latest is not None and latest.get("content_hash"):
+                request = {**request, "previous": {"content_hash": latest["content_hash"]}}
+            yield request
+
+
+class AttachState(beam.PTransform):
+    """Requests -> requests with conditional headers (``requests``) and, for pages, the feed
+    entries an earlier run already handled (``skipped``)."""
+
+    def __init__(self, state, kind: str):
+        super().__init__()
+        self.state, self.kind = state, kind
+
+    def expand(self, requests):
+        keyed = requests | "KeyRequests" >> beam.Map(lambda r: (url_key(r["url"]), r))
+        state = self.state | "KeyState" >> beam.Map(lambda r: (r["url_key"], r))
+        return (
+            {"requests": keyed, "state": state}
+            | "JoinState" >> beam.CoGroupByKey()
+            | "Attach" >> beam.ParDo(_Attach(self.kind)).with_outputs(_Attach.SKIPPED,
+                                                                       main="requests")
+        )
+
+
+class DropUnchanged(beam.DoFn):
+    """Articles whose text hash equals the previous run's: not written again."""
+
+    UNCHANGED = "unchanged"
+
+    def __init__(self):
+        self.unchanged = Metrics.counter("enrich", "unchanged")
+
+    def process(self, record: dict) -> Iterator:
+        previous = (record.get("previous") or {}).get("content_hash")
+        if previous and previous == record.get("content_hash"):
+            self.unchanged.inc()
+            yield beam.pvalue.TaggedOutput(self.UNCHANGED, record)
+        else:
+            yield record
