@@ -26,7 +26,8 @@ def gzip_bomb(decompressed: int) -> bytes:
 
 
 class HostileServer:
-    def __init__(self):
+    def __init__(self, robots: str = "User-agent: *\nDisallow: /private\n"):
+        self.robots = robots
         self.log: list[tuple[str, dict, float]] = []
         self.counts: dict[str, int] = {}
         server = self
@@ -77,7 +78,7 @@ class HostileServer:
 
     # routes ------------------------------------------------------------------------------
     def route_robots_txt(self, h, n):
-        h.send(200, b"User-agent: *\nDisallow: /private\n", "text/plain")
+        h.send(200, self.robots.encode(), "text/plain")
 
     def route_ok(self, h, n):
         h.send(200, PAGE)
