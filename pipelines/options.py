@@ -29,6 +29,9 @@ class NewsflowOptions(PipelineOptions):
                            default=None,
                            help="host allowed even though it resolves to a loopback/private "
                                 "address (exact name, repeatable), e.g. 127.0.0.1")
+        fetch.add_argument("--contact", default=None,
+                           help="URL or e-mail for site owners, added to the User-Agent: "
+                                "newsflow/0.1 (+CONTACT)")
         fetch.add_argument("--crawler_user_agent", "--crawler-user-agent",
                            dest="crawler_user_agent",
                            default=DEFAULT_USER_AGENT, help="User-Agent sent with every request")
@@ -52,7 +55,9 @@ class NewsflowOptions(PipelineOptions):
 
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(
-            user_agent=self.crawler_user_agent,
+            user_agent=(f"newsflow/0.1 (+{self.contact})" if self.contact
+                        and self.crawler_user_agent == DEFAULT_USER_AGENT
+                        else self.crawler_user_agent),
             connect_timeout=min(10.0, self.fetch_timeout),
             read_timeout=self.fetch_timeout,
             total_timeout=max(3 * self.fetch_timeout, 30.0),

@@ -104,3 +104,28 @@ def test_charset_lie_decodes(server):
     result = http.fetch(server.base + "/latin1-lie")
     assert result.ok and result.charset == "utf-8"
     assert "Ça coûte très cher à Zürich" in decode_html(result.body, result.charset)
+
+
+def test_peak_rss_stays_bounded_while_refusing_bomb_and_huge_page(server):
+    """Whole-process peak RSS (not only Python objects) in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json, resource
+from transforms.fetch import FetchPolicy, HttpClient
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+http = HttpClient(FetchPolicy(allowed_hosts=("127.0.0.1",), host_delay=0,
+                              max_bytes=10 << 20, max_decompressed_bytes=20 << 20))
+reasons = [http.fetch("{server.base}/bomb").reason, http.fetch("{server.base}/huge").reason]
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({{"reasons": reasons, "base_kb": base, "peak_kb": peak}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    print("peak RSS", report)
+    assert report["reasons"] == ["too_large", "too_large"]
+    # 64 MB of gzip bomb and a 50 MB page, against caps of 20/10 MB: growth stays near the cap
+    assert report["peak_kb"] - report["base_kb"] < 60_000, report
