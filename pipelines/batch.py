@@ -26,12 +26,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import NewsflowOptions, with_default_runner
 from schemas import make_reject
 from transforms.clean import MIN_PAGE_WORDS, clean_article
-from transforms.dedup import MarkDuplicates
+from transforms.dedup import Clusters, MarkDuplicates, ReadRecentArticles
+from transforms.embedding import embedder_languages
 from transforms.enrich import LanguageIdentifier, canonical_url, enrich, word_count
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
+from transforms.near import AddSignatures, NearConfig, NearDuplicateEdges
 from transforms.sinks import PublishRun, WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
 from transforms.state import (
@@ -42,6 +44,7 @@ from transforms.state import (
     state_row,
     validators,
 )
+from transforms.translation import EmbedSegments, TranslationConfig, TranslationEdges
 
 LOG = logging.getLogger(__name__)
 
@@ -254,7 +257,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "DropUnchanged" >> beam.ParDo(DropUnchanged()).with_outputs(
             DropUnchanged.UNCHANGED, main="articles")
     )
-    final = enriched.articles | "Dedup" >> MarkDuplicates()
+    final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles)
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
@@ -288,6 +291,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         all_rejects | "WriteRejects" >> WriteDataset(opts.output, run_id, "rejects"),
         state_rows | "AllState" >> beam.Flatten()
         | "WriteState" >> WriteDataset(opts.output, run_id, "state"),
+        clusters | "WriteClusters" >> WriteDataset(opts.output, run_id, "clusters"),
     ) | "AllFiles" >> beam.Flatten()
     manifest = {
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -295,7 +299,44 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         "output": opts.output,
     }
     published = files | "PublishRun" >> PublishRun(opts.output, run_id, manifest, counts)
-    return {"articles": final, "rejects": all_rejects, "manifest": published}
+    return {"articles": final, "rejects": all_rejects, "manifest": published, "edges": edges,
+            "clusters": clusters}
+
+
+def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles):
+    """Signatures, then exact / near / translation edges against this run and recent history,
+    then copy groups, stories and the clusters rows."""
+    levels = opts.levels()
+    near_config = NearConfig(threshold=opts.near_threshold)
+    translation_config = TranslationConfig(segment_margin=opts.translation_margin,
+                                           story_threshold=opts.story_threshold,
+                                           embedder=opts.embedder)
+    signed = (
+        articles
+        | "BatchForMinHash" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
+        | "MinHash" >> beam.ParDo(AddSignatures(near_config))
+    )
+    if "translation" in levels:
+        signed = (
+            signed
+            | "BatchForEmbedding" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
+            | "EmbedSegments" >> beam.ParDo(EmbedSegments(translation_config))
+        )
+    history = p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)
+    pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
+    extra, stories = [], []
+    if "near" in levels:
+        extra.append(pool | "NearEdges" >> NearDuplicateEdges(near_config))
+    if "translation" in levels:
+        translated = pool | "TranslationEdges" >> TranslationEdges(
+            translation_config, embedder_languages(opts.embedder))
+        extra.append(translated.translations)
+        stories.append(translated.stories)
+    final = signed | "Dedup" >> MarkDuplicates(pool=pool, extra_edges=extra,
+                                               story_edges=stories)
+    clusters = final | "Clusters" >> Clusters(run_id)
+    edges = (extra or [p | "NoEdges" >> beam.Create([])]) | "DetectorEdges" >> beam.Flatten()
+    return final, clusters, edges
 
 
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
@@ -309,6 +350,10 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
         opts.output = os.path.abspath(opts.output)  # workers may run in other processes
     if not opts.run_id:
         opts.run_id = new_run_id()
+    try:
+        opts.levels()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return options, opts
 
 

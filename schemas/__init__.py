@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -46,11 +46,34 @@ ARTICLES = pa.schema(
         pa.field("duplicate_of", pa.string()),  # article_id of the canonical copy
         pa.field("dup_kind", pa.string()),  # exact / near / translation
         pa.field("dup_score", pa.float32()),
-        pa.field("story_id", pa.string()),
+        pa.field("story_id", pa.string()),  # independent articles on the same event
+        # signatures a later run matches against without rereading the text:
+        pa.field("minhash", pa.list_(pa.uint32())),  # MinHash of word 5-gram shingles
+        pa.field("seg_vectors", pa.binary()),  # headline + first sentences, float16 rows
+        pa.field("seg_dim", pa.int16()),  # width of a seg_vectors row
+        pa.field("anchors", pa.list_(pa.string())),  # numbers (#) and name skeletons (@)
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("schema_version", pa.int16(), nullable=False),
     ],
     metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
+)
+
+#: One row per copy group and per story that this run's articles belong to (with two or more
+#: members, or joining an earlier run's group).
+CLUSTERS = pa.schema(
+    [
+        pa.field("cluster_id", pa.string(), nullable=False),  # copy_group_id or story_id
+        pa.field("kind", pa.string(), nullable=False),  # copy_group / story
+        pa.field("canonical_id", pa.string()),  # the canonical article of a copy group
+        pa.field("member_ids", pa.list_(pa.string())),  # this run's members
+        pa.field("languages", pa.list_(pa.string())),
+        pa.field("dup_kinds", pa.list_(pa.string())),
+        pa.field("first_seen", _TS),  # earliest publication among this run's members
+        pa.field("size", pa.int32()),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("schema_version", pa.int16(), nullable=False),
+    ],
+    metadata={"newsflow.dataset": "clusters", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
 
 #: One row per input that did not become an article, with the stage that refused it and why.
@@ -86,10 +109,12 @@ STATE = pa.schema(
     metadata={"newsflow.dataset": "state", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
 
-DATASETS: dict[str, pa.Schema] = {"articles": ARTICLES, "rejects": REJECTS, "state": STATE}
+DATASETS: dict[str, pa.Schema] = {"articles": ARTICLES, "rejects": REJECTS,
+                                   "clusters": CLUSTERS, "state": STATE}
 
 #: Directory of each dataset under the output root.
-DATASET_DIRS = {"articles": "articles", "rejects": "rejects", "state": "_state"}
+DATASET_DIRS = {"articles": "articles", "rejects": "rejects", "clusters": "clusters",
+                "state": "_state"}
 
 _LANG_TAG = re.compile(r"^[a-z]{2,3}$")
 _STAGE = re.compile(r"^[a-z_]{1,32}$")

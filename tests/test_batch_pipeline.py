@@ -124,10 +124,34 @@ def test_exact_copy_is_marked_not_dropped(sample_run, sample_db):
     assert original[3] is True and original[4] is None
     assert mirror[3] is False and mirror[4] == original[1] and mirror[5] == "exact"
     assert mirror[2] == original[2] == original[1] and mirror[6] == 1.0
-    unique = sample_db.execute(
-        "select count(*) from articles where duplicate_of is null").fetchone()[0]
-    total = sample_db.execute("select count(*) from articles").fetchone()[0]
-    assert unique == total - 1
+    copies = sample_db.execute(
+        "select count(*) from articles where duplicate_of is not null").fetchone()[0]
+    assert copies == 5  # the mirror, three translations of the story, one of kommersant's
+
+
+def test_translations_join_the_originals_copy_group_and_stories_stay_separate(sample_db):
+    rows = {r[0]: r[1:] for r in sample_db.execute("""
+        select regexp_replace(url, '^[a-z]+://[^/]+/([^/]+)/.*$', '\\1'), copy_group_id,
+               is_canonical, duplicate_of, dup_kind, story_id, language
+        from articles""").fetchall()}
+    original = rows["worldnews"]
+    assert original[1] is True
+    for site, language in (("actu-tech", "fr"), ("netznachrichten", "de"),
+                           ("noticiasdigitales", "es")):
+        group, canonical, duplicate_of, kind, story, lang = rows[site]
+        assert (group, canonical, duplicate_of, kind, lang) == (
+            original[0], False, original[0], "translation", language), site
+    # an independently written article on the same event: same story, not a copy
+    independent = rows["dublindaily"]
+    assert independent[0] != original[0] and independent[2] is None
+    assert independent[4] == original[4]
+    # the Russian original is canonical over its English translation (published earlier)
+    assert rows["techdigest"][2] == rows["kommersant"][0] and rows["kommersant"][1] is True
+    clusters = sample_db.execute("""
+        select kind, size, languages from clusters where cluster_id = ?
+        order by kind""", [original[0]]).fetchall()
+    assert clusters == [("copy_group", 5, ["de", "en", "es", "fr"]),
+                        ("story", 6, ["de", "en", "es", "fr"])]
 
 
 def test_files_match_declared_schemas_and_partitions(sample_run):

@@ -1,8 +1,10 @@
-from transforms.dedup import Edge, Member, resolve_groups, star_edges
+from transforms.dedup import Edge, Member, resolve_groups, split_language_conflicts, star_edges
 
 
-def m(aid, published, original=True, self_canonical=True, fetched=0.0):
-    return Member(aid, published, fetched, original, self_canonical)
+def m(aid, published, original=True, self_canonical=True, fetched=0.0, language=None,
+      existing=False, group=None):
+    language = language or aid[:2]
+    return Member(aid, published, fetched, original, self_canonical, existing, group, language)
 
 
 def test_earliest_published_is_canonical_and_copies_point_at_it():
@@ -36,3 +38,28 @@ def test_separate_components_stay_separate():
     groups = resolve_groups(star_edges([m("a", 1), m("b", 2)]) + star_edges([m("c", 1),
                                                                             m("d", 2)]))
     assert groups["b"]["copy_group_id"] == "a" and groups["d"]["copy_group_id"] == "c"
+
+
+def test_a_second_document_in_one_language_breaks_the_weakest_translation_link():
+    en, fr, de, en_other = m("en1", 1), m("fr1", 2), m("de1", 3), m("en2", 4, language="en")
+    edges = [Edge(en, fr, "translation", 0.9), Edge(fr, de, "translation", 0.8),
+             Edge(de, en_other, "translation", 0.45)]
+    kept = split_language_conflicts(edges)
+    assert [e.score for e in kept] == [0.9, 0.8]
+    groups = resolve_groups(edges)
+    assert "en2" not in groups and groups["de1"]["duplicate_of"] == "en1"
+
+
+def test_same_language_copies_do_not_count_as_a_conflict():
+    en, en_copy, fr = m("en1", 1), m("en2", 2, language="en"), m("fr1", 3)
+    edges = [Edge(en, en_copy, "near", 0.8), Edge(en_copy, fr, "translation", 0.7)]
+    assert len(split_language_conflicts(edges)) == 2
+
+
+def test_new_copies_join_an_earlier_runs_group():
+    old = m("en1", 5.0, existing=True, group="g0")
+    new = m("fr1", 1.0)  # even an earlier date does not take the canonical role away
+    groups = resolve_groups([Edge(old, new, "translation", 0.9)])
+    assert "en1" not in groups  # rows of earlier runs are not rewritten
+    assert groups["fr1"] == {"copy_group_id": "g0", "is_canonical": False,
+                             "duplicate_of": "g0", "dup_kind": "translation", "dup_score": 0.9}

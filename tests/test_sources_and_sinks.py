@@ -79,7 +79,7 @@ def test_files_are_invisible_until_the_run_is_published(tmp_path):
     assert list(Path(root, "_tmp", "r1").rglob("*.parquet")), "temp file missing"
     files = json.loads((tmp_path / "infos.json").read_text())
     manifest = publish_run(root, "r1", files, {"counts": {"rejected/fetch/timeout": 1}})
-    assert manifest["rows"] == {"articles": 0, "rejects": 1, "state": 0}
+    assert manifest["rows"] == {"articles": 0, "rejects": 1, "clusters": 0, "state": 0}
     got = duckdb.sql(f"select url, stage, reason from read_parquet('{pattern}', "
                      "hive_partitioning = true)").fetchall()
     assert got == [("https://x.example/a", "fetch", "timeout")]

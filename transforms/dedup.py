@@ -37,11 +37,16 @@ class Member(NamedTuple):
     fetched: float
     original_language: bool  # False for a copy known to be a translation of another language
     self_canonical: bool = True  # False when the page names another URL as its canonical
+    existing: bool = False  # written by an earlier run (its row is not rewritten)
+    group: str | None = None  # an existing article's copy_group_id
+    language: str | None = None
+    story: str | None = None  # an existing article's story_id
 
     @property
     def rank(self) -> tuple:
-        return (self.published, not self.original_language, not self.self_canonical,
-                self.fetched, self.article_id)
+        # an earlier run's group keeps its canonical: new copies join it
+        return (not self.existing, self.published, not self.original_language,
+                not self.self_canonical, self.fetched, self.article_id)
 
 
 class Edge(NamedTuple):
@@ -59,12 +64,17 @@ def _ts(value: Any, default: float) -> float:
 
 def member_of(record: dict[str, Any]) -> Member:
     own = canonical_url(record.get("final_url") or record.get("url"))
+    existing = bool(record.get("existing"))
     return Member(
         record["article_id"],
         _ts(record.get("published_at"), _FAR_FUTURE),
         _ts(record.get("fetched_at"), _FAR_FUTURE),
         True,
         own is None or own == record.get("canonical_url"),
+        existing,
+        record.get("copy_group_id") if existing else None,
+        record.get("language"),
+        record.get("story_id") if existing else None,
     )
 
 
@@ -80,7 +90,55 @@ def exact_keys(record: dict[str, Any]) -> list[str]:
 def star_edges(members: Iterable[Member], kind: str = "exact", score: float = 1.0) -> list[Edge]:
     """Edges linking every member of a same-key group to its best-ranked member."""
     unique = sorted({m.article_id: m for m in members}.values(), key=lambda m: m.rank)
-    return [Edge(unique[0], other, kind, score) for other in unique[1:]]
+    return [Edge(unique[0], other, kind, score) for other in unique[1:]
+            if not (unique[0].existing and other.existing)]
+
+
+def _find(parent: dict[str, str], node: str) -> str:
+    while parent.get(node, node) != node:
+        parent[node] = parent.get(parent[node], parent[node])
+        node = parent[node]
+    return node
+
+
+def split_language_conflicts(edges: list[Edge]) -> list[Edge]:
+    """Drops the weakest translation links until no copy group holds two documents of one
+    language that are not themselves exact/near copies.
+
+    A story translated into several languages has one version per language; a chain of
+    translation links that reaches a second, unrelated document in the same language has a
+    wrong link in it (typically the weakest). Same-language copies are merged first and
+    count as one document.
+    """
+    same = [e for e in edges if e.kind != "translation"]
+    cross = [e for e in edges if e.kind == "translation"]
+    parent: dict[str, str] = {}
+    for e in same:
+        parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+    language = {}
+    for e in edges:
+        for m in (e.a, e.b):
+            language[m.article_id] = m.language
+    while cross:
+        groups: dict[str, str] = dict(parent)
+        for e in cross:
+            groups[_find(groups, e.a.article_id)] = _find(groups, e.b.article_id)
+        members: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for node in language:
+            root = _find(groups, node)
+            members[root][language[node] or "und"].add(_find(parent, node))
+        bad = {root for root, langs in members.items()
+               if any(len(nodes) > 1 for nodes in langs.values())}
+        if not bad:
+            break
+        weakest: dict[str, Edge] = {}
+        for e in cross:
+            root = _find(groups, e.a.article_id)
+            if root in bad and (root not in weakest or e.score < weakest[root].score):
+                weakest[root] = e
+        drop = set(map(id, weakest.values()))
+        cross = [e for e in cross if id(e) not in drop]
+    return same + cross
 
 
 def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
@@ -92,7 +150,7 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     """
     members: dict[str, Member] = {}
     adjacency: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-    for edge in edges:
+    for edge in split_language_conflicts(list(edges)):
         if edge.a.article_id == edge.b.article_id:
             continue
         for m in (edge.a, edge.b):
@@ -118,10 +176,13 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
                     seen.add(other)
                     queue.append(other)
         canonical = min(component, key=lambda a: members[a].rank)
-        assignment[canonical] = {
-            "copy_group_id": canonical, "is_canonical": True, "duplicate_of": None,
-            "dup_kind": None, "dup_score": None,
-        }
+        # joining an earlier run's group: point at that group's canonical article
+        group = members[canonical].group or canonical
+        if not members[canonical].existing:
+            assignment[canonical] = {
+                "copy_group_id": group, "is_canonical": True, "duplicate_of": None,
+                "dup_kind": None, "dup_score": None,
+            }
         # widest path from the canonical member: prefer mild kinds, then high scores
         best: dict[str, tuple[int, float]] = {canonical: (-1, 1.0)}
         frontier = deque([canonical])
@@ -136,22 +197,46 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
                     frontier.append(other)
         kinds = {v: k for k, v in KIND_ORDER.items()}
         for node in component:
-            if node == canonical:
+            if node == canonical or members[node].existing:
                 continue
             severity, score = best[node]
             assignment[node] = {
-                "copy_group_id": canonical, "is_canonical": False, "duplicate_of": canonical,
+                "copy_group_id": group, "is_canonical": False, "duplicate_of": group,
                 "dup_kind": kinds[max(severity, 0)], "dup_score": float(score),
             }
     return assignment
 
 
-def apply_assignment(record: dict[str, Any], assignment: dict[str, dict]) -> dict[str, Any]:
+def resolve_stories(edges: Iterable[Edge]) -> dict[str, str]:
+    """``story_id`` for every article linked to another (copies are one story too): the
+    earlier run's story id when the story already exists, else its best-ranked member's id."""
+    parent: dict[str, str] = {}
+    members: dict[str, Member] = {}
+    for edge in edges:
+        members.setdefault(edge.a.article_id, edge.a)
+        members.setdefault(edge.b.article_id, edge.b)
+        parent[_find(parent, edge.a.article_id)] = _find(parent, edge.b.article_id)
+    components: dict[str, list[Member]] = defaultdict(list)
+    for article_id, member in members.items():
+        components[_find(parent, article_id)].append(member)
+    stories = {}
+    for component in components.values():
+        lead = min(component, key=lambda m: m.rank)
+        story = lead.story or lead.group or lead.article_id
+        for member in component:
+            if not member.existing:
+                stories[member.article_id] = story
+    return stories
+
+
+def apply_assignment(record: dict[str, Any], assignment: dict[str, dict],
+                     stories: dict[str, str] | None = None) -> dict[str, Any]:
     found = assignment.get(record["article_id"])
     if found is None:
         found = {"copy_group_id": record["article_id"], "is_canonical": True,
                  "duplicate_of": None, "dup_kind": None, "dup_score": None}
     record.update(found)
+    record["story_id"] = (stories or {}).get(record["article_id"], record["copy_group_id"])
     return record
 
 
@@ -160,8 +245,8 @@ class _CountAssigned(beam.DoFn):
         self.copies = Metrics.counter("dedup", "copies")
         self.unique = Metrics.counter("dedup", "unique")
 
-    def process(self, record: dict, assignment: dict) -> Iterator[dict]:
-        record = apply_assignment(record, assignment)
+    def process(self, record: dict, assignment: dict, stories: dict) -> Iterator[dict]:
+        record = apply_assignment(record, assignment, stories)
         if record["duplicate_of"]:
             self.copies.inc()
             Metrics.counter("dedup", f"copies_{record['dup_kind']}").inc()
@@ -184,23 +269,127 @@ class ExactDuplicateEdges(beam.PTransform):
 
 
 class MarkDuplicates(beam.PTransform):
-    """Articles -> the same articles with copy-group columns set.
+    """Articles -> the same articles with copy-group and story columns set.
 
-    ``extra_edges``: PCollections of ``Edge`` from other detectors (near, translation).
+    ``pool``: where exact copies are looked for (this run's articles plus recent ones from
+    earlier runs, flagged ``existing``); defaults to the articles. ``extra_edges``: ``Edge``
+    PCollections of other detectors (near, translation); ``story_edges``: looser links.
     """
 
-    def __init__(self, extra_edges: Iterable = ()):
+    def __init__(self, pool=None, extra_edges: Iterable = (), story_edges: Iterable = ()):
         super().__init__()
+        self.pool = pool
         self.extra_edges = list(extra_edges)
+        self.story_edges = list(story_edges)
 
     def expand(self, articles):
-        edges = [articles | "ExactEdges" >> ExactDuplicateEdges(), *self.extra_edges]
+        pool = self.pool if self.pool is not None else articles
+        edges = [pool | "ExactEdges" >> ExactDuplicateEdges(), *self.extra_edges]
+        copy_edges = edges | "AllEdges" >> beam.Flatten()
         assignment = (
-            edges
-            | "AllEdges" >> beam.Flatten()
+            copy_edges
             | "GatherEdges" >> beam.combiners.ToList()
             | "ConnectedComponents" >> beam.Map(resolve_groups)
         )
+        stories = (
+            [copy_edges, *self.story_edges]
+            | "StoryAndCopyEdges" >> beam.Flatten()
+            | "GatherStoryEdges" >> beam.combiners.ToList()
+            | "StoryComponents" >> beam.Map(resolve_stories)
+        )
         return articles | "AssignGroups" >> beam.ParDo(
-            _CountAssigned(), beam.pvalue.AsSingleton(assignment)
+            _CountAssigned(), beam.pvalue.AsSingleton(assignment),
+            beam.pvalue.AsSingleton(stories),
+        )
+
+
+CLUSTER_FIELDS = ("article_id", "copy_group_id", "story_id", "duplicate_of", "is_canonical",
+                  "language", "dup_kind", "published_at")
+
+#: Columns an earlier run's article contributes to this run's duplicate detection.
+HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language", "published_at",
+                   "fetched_at", "content_hash", "word_count", "copy_group_id", "story_id",
+                   "minhash", "seg_vectors", "seg_dim", "anchors"]
+
+
+def recent_article_files(root: str, days: int, today: dt.date | None = None) -> list[str]:
+    """Article files of the last ``days`` publication days (and undated future ones)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    if days <= 0:
+        return []
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    cutoff = (today - dt.timedelta(days=days)).isoformat()
+    pattern = f"{root.rstrip('/')}/articles/date=*/lang=*/*.parquet"
+    try:
+        matches = FileSystems.match([pattern])[0].metadata_list
+    except Exception:  # noqa: BLE001 - no articles yet
+        return []
+    files = []
+    for meta in matches:
+        part = next((p for p in meta.path.split("/") if p.startswith("date=")), "")
+        if part[5:] >= cutoff:
+            files.append(meta.path)
+    return sorted(files)
+
+
+class ReadRecentArticles(beam.PTransform):
+    """Recent articles of earlier runs (signatures, not text), flagged ``existing``."""
+
+    def __init__(self, root: str, days: int):
+        super().__init__()
+        self.root, self.days = root, days
+
+    def expand(self, pbegin):
+        files = recent_article_files(self.root, self.days)
+        if not files:
+            return pbegin | "NoHistory" >> beam.Create([])
+        return (
+            pbegin
+            | "HistoryFiles" >> beam.Create(files)
+            | "ReadHistory" >> beam.io.ReadAllFromParquet(columns=HISTORY_COLUMNS)
+            | "FlagExisting" >> beam.Map(lambda r: {**r, "existing": True})
+        )
+
+
+def cluster_rows(element: tuple[tuple[str, str], Iterable[dict]], run_id: str) -> list[dict]:
+    """``((kind, cluster_id), articles)`` -> a clusters row when the cluster is a real group."""
+    from schemas import SCHEMA_VERSION
+
+    (kind, cluster_id), records = element
+    records = sorted(records, key=lambda r: r["article_id"])
+    joined = any(r.get("duplicate_of") and r["duplicate_of"] not in
+                 {x["article_id"] for x in records} for r in records)
+    if len(records) < 2 and not joined and not (kind == "story" and
+                                                  cluster_id != records[0]["article_id"]):
+        return []
+    published = [r.get("published_at") for r in records if r.get("published_at")]
+    canonical = next((r["article_id"] for r in records if r.get("is_canonical")), None)
+    return [{
+        "cluster_id": cluster_id, "kind": kind,
+        "canonical_id": cluster_id if kind == "copy_group" else canonical,
+        "member_ids": [r["article_id"] for r in records],
+        "languages": sorted({r.get("language") or "und" for r in records}),
+        "dup_kinds": sorted({r.get("dup_kind") for r in records if r.get("dup_kind")}),
+        "first_seen": min(published) if published else None,
+        "size": len(records), "run_id": run_id, "schema_version": SCHEMA_VERSION,
+    }]
+
+
+class Clusters(beam.PTransform):
+    """Final articles -> clusters rows (one per copy group and per story)."""
+
+    def __init__(self, run_id: str):
+        super().__init__()
+        self.run_id = run_id
+
+    def expand(self, articles):
+        run_id = self.run_id
+        return (
+            articles
+            | "SlimForClusters" >> beam.Map(lambda r: {k: r.get(k) for k in CLUSTER_FIELDS})
+            | "ClusterKeys" >> beam.FlatMap(lambda r: [
+                (("copy_group", r["copy_group_id"]), r), (("story", r["story_id"]), r)])
+            | "GroupClusters" >> beam.GroupByKey()
+            | "ClusterRows" >> beam.FlatMap(cluster_rows, run_id)
         )

@@ -28,6 +28,12 @@ _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 MIN_LANG_CHARS = 20
 
 
+def lang_tag(value: str) -> str | None:
+    """``fr``, ``fr-CA``, ``fr_FR`` -> ``fr``; None when it is not a language tag."""
+    match = re.match(r"^([a-z]{2,3})(?:[-_][a-z0-9]{2,8})*$", (value or "").strip().lower())
+    return match.group(1) if match else None
+
+
 def canonical_url(url: str | None) -> str | None:
     """Normalised URL (lower-case host, default port and tracking parameters removed,
     parameters sorted, no fragment); None when it is not an http(s) URL."""
@@ -129,10 +135,13 @@ def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) 
     record["canonical_url"] = page_canonical or canonical_url(final) or final
     record["source_domain"] = source_domain(final)
     text = record.get("text") or ""
-    declared = (record.get("language") or "").strip().lower()[:3] or None
-    lang, confidence = identifier.identify((record.get("title") or "") + "\n" + text)
-    if lang is None and declared:
-        lang, confidence = declared, 0.0
+    declared = lang_tag(record.get("language") or "")
+    if declared:
+        # records from another system (JSONL) that state their language are believed: the
+        # detector knows 97 languages, the sender may know better (e.g. Livonian)
+        lang, confidence = declared, 1.0
+    else:
+        lang, confidence = identifier.identify((record.get("title") or "") + "\n" + text)
     record["language"] = lang
     record["language_confidence"] = round(confidence, 4)
     # most precise first: the page's own timestamp, the feed entry's, then the page's day

@@ -54,6 +54,7 @@ PARTITIONERS: dict[str, Callable[[dict], str]] = {
     "articles": article_partition,
     "rejects": reject_partition,
     "state": lambda record: f"kind={stage_partition(record.get('kind'))}",
+    "clusters": lambda record: f"kind={stage_partition(record.get('kind'))}",
 }
 
 

