@@ -46,7 +46,7 @@ class TranslationConfig:
     min_aligned_fraction: float = 0.4  # of the shorter document's segments
     min_aligned: int = 2  # documents with one segment need their single segment aligned
     candidates: int = 10  # nearest documents per other language to verify
-    anchor_threshold: float = 0.5  # anchor Jaccard for languages the model does not know
+    anchor_threshold: float = 0.34  # anchor Jaccard for languages the model does not know
     min_anchors: int = 3
     story_threshold: float = 0.93  # mean-vector cosine for "same story" (looser than copies)
     window_days: int = 1
@@ -87,7 +87,7 @@ def anchors(texts: list[str]) -> list[str]:
                 continue  # sentence-initial words are capitalised anyway
             skeleton = re.sub(r"[aeiouy\W\d_]", "", anyascii(word).lower())
             if len(skeleton) >= 3:
-                found.add("@" + skeleton[:6])
+                found.add("@" + skeleton[:4])
     return sorted(found)
 
 
