@@ -24,7 +24,6 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import NewsflowOptions, with_default_runner
-from schemas import make_reject
 from transforms.clean import MIN_PAGE_WORDS, clean_article
 from transforms.dedup import Clusters, MarkDuplicates, ReadRecentArticles
 from transforms.embedding import embedder_languages
@@ -34,6 +33,7 @@ from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
 from transforms.near import AddSignatures, NearConfig, NearDuplicateEdges
+from transforms.rejects import REJECTS, reject
 from transforms.sinks import PublishRun, WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
 from transforms.state import (
@@ -80,30 +80,22 @@ class PickFirstRequest(beam.DoFn):
 
 
 class ValidateRequest(beam.DoFn):
-    REJECTS = "rejects"
+    REJECTS = REJECTS
 
     def process(self, request: dict) -> Iterator:
         url = request["url"]
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in ALLOWED_SCHEMES:
-            Metrics.counter("input", "rejected_bad_scheme").inc()
-            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
-                url, "input", "bad_scheme", f"only http/https URLs are fetched: {url!r}",
-                source_kind=request.get("source_kind"), feed_url=request.get("feed_url")))
+            yield reject(request, "input", "bad_scheme",
+                         f"only http/https URLs are fetched: {url!r}")
         elif canonical_url(url) is None:
-            Metrics.counter("input", "rejected_invalid_url").inc()
-            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
-                url, "input", "invalid_url", f"cannot parse URL {url!r}",
-                source_kind=request.get("source_kind"), feed_url=request.get("feed_url")))
+            yield reject(request, "input", "invalid_url", f"cannot parse URL {url!r}")
         else:
             yield request
 
 
 class CleanArticles(beam.DoFn):
-    REJECTS = "rejects"
-
-    def __init__(self):
-        self.rejected = Metrics.counter("clean", "rejected")
+    REJECTS = REJECTS
 
     def process(self, record: dict) -> Iterator:
         record = clean_article(record)
@@ -111,18 +103,12 @@ class CleanArticles(beam.DoFn):
         if words and (words >= MIN_PAGE_WORDS or record.get("source_kind") == "jsonl"):
             yield record
         elif words:
-            self.rejected.inc()
-            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
-                record["url"], "clean", "too_short",
-                f"{words} words of text: a menu or stub page, not an article "
-                f"(pages need {MIN_PAGE_WORDS})",
-                source_kind=record.get("source_kind"), feed_url=record.get("feed_url")))
+            yield reject(record, "clean", "too_short",
+                         f"{words} words of text: a menu or stub page, not an article "
+                         f"(pages need {MIN_PAGE_WORDS})")
         else:
-            self.rejected.inc()
-            yield beam.pvalue.TaggedOutput(self.REJECTS, make_reject(
-                record["url"], "clean", "empty_after_cleaning",
-                "only boilerplate was left after removing share bars, forms and labels",
-                source_kind=record.get("source_kind"), feed_url=record.get("feed_url")))
+            yield reject(record, "clean", "empty_after_cleaning",
+                         "only boilerplate was left after removing share bars, forms and labels")
 
 
 class EnrichArticles(beam.DoFn):

@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from charset_normalizer import from_bytes
 from trafilatura.utils import load_html
 
-from schemas import make_reject
+from transforms.rejects import REJECTS, reject
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -195,11 +195,10 @@ def merge_entry(article: dict[str, Any], entry: dict[str, Any] | None) -> dict[s
 class ExtractArticles(beam.DoFn):
     """Fetched pages (``body`` bytes) -> article records; failures -> ``rejects``."""
 
-    REJECTS = "rejects"
+    REJECTS = REJECTS
 
     def __init__(self):
         self.extracted = Metrics.counter("extract", "extracted")
-        self.rejected = Metrics.counter("extract", "rejected")
 
     def process(self, page: dict) -> Iterator:
         base_url = page.get("final_url") or page["url"]
@@ -207,10 +206,10 @@ class ExtractArticles(beam.DoFn):
             html = decode_html(page.get("body") or b"", page.get("charset"))
             fields = extract_page(html, base_url)
         except ExtractError as exc:
-            yield from self._reject(page, exc.reason, exc.detail)
+            yield reject(page, "extract", exc.reason, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - a library bug on one page must not stop the run
-            yield from self._reject(page, "extraction_error", repr(exc)[:500])
+            yield reject(page, "extract", "extraction_error", repr(exc)[:500])
             return
         self.extracted.inc()
         record = {k: v for k, v in page.items() if k not in ("body", "charset", "content_type")}
@@ -218,12 +217,3 @@ class ExtractArticles(beam.DoFn):
         merge_entry(record, page.get("entry"))
         record.pop("entry", None)
         yield record
-
-    def _reject(self, page: dict, reason: str, detail: str) -> Iterator:
-        self.rejected.inc()
-        Metrics.counter("extract", f"rejected_{reason}").inc()
-        yield beam.pvalue.TaggedOutput(
-            self.REJECTS,
-            make_reject(page["url"], "extract", reason, detail,
-                        source_kind=page.get("source_kind"), feed_url=page.get("feed_url")),
-        )

@@ -24,7 +24,7 @@ import yaml
 from apache_beam.metrics import Metrics
 from lxml import etree
 
-from schemas import make_reject
+from transforms.rejects import REJECTS, reject
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 _TAGS = re.compile(r"<[^>]+>")
@@ -191,12 +191,11 @@ def parse_feed(body: bytes, feed_url: str, content_type: str | None = None) -> l
 class ParseFeeds(beam.DoFn):
     """Fetched feed responses -> page requests; bad feeds -> ``rejects`` (stage ``feed``)."""
 
-    REJECTS = "rejects"
+    REJECTS = REJECTS
 
     def __init__(self):
         self.parsed = Metrics.counter("feed", "parsed")
         self.entries = Metrics.counter("feed", "entries")
-        self.rejected = Metrics.counter("feed", "rejected")
 
     def process(self, response: dict) -> Iterator:
         feed_url = response["url"]
@@ -205,21 +204,10 @@ class ParseFeeds(beam.DoFn):
                                   response.get("final_url") or feed_url,
                                   response.get("content_type"))
         except FeedError as exc:
-            self.rejected.inc()
-            Metrics.counter("feed", f"rejected_{exc.reason}").inc()
-            yield beam.pvalue.TaggedOutput(
-                self.REJECTS,
-                make_reject(feed_url, "feed", exc.reason, exc.detail, source_kind="feed_list",
-                            feed_url=feed_url),
-            )
+            yield reject(response, "feed", exc.reason, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug must not crash the run
-            self.rejected.inc()
-            yield beam.pvalue.TaggedOutput(
-                self.REJECTS,
-                make_reject(feed_url, "feed", "parse_error", repr(exc), source_kind="feed_list",
-                            feed_url=feed_url),
-            )
+            yield reject(response, "feed", "parse_error", repr(exc))
             return
         self.parsed.inc()
         self.entries.inc(len(requests))

@@ -32,8 +32,9 @@ import urllib3
 from apache_beam.metrics import Metrics
 from protego import Protego
 
-from schemas import make_reject, utcnow
+from schemas import utcnow
 from transforms.guard import AddressGuard, Refused
+from transforms.rejects import REJECTS, reject
 
 LOG = logging.getLogger(__name__)
 
@@ -466,7 +467,7 @@ class FetchHostsDoFn(beam.DoFn):
     ``fetched_at``. Failures go to the ``rejects`` output with stage ``stage``.
     """
 
-    REJECTS = "rejects"
+    REJECTS = REJECTS
     NOT_MODIFIED = "not_modified"
 
     def __init__(self, policy: FetchPolicy, stage: str = "fetch", accept=HTML_TYPES,
@@ -474,7 +475,6 @@ class FetchHostsDoFn(beam.DoFn):
         self.policy, self.stage, self.accept, self.max_threads = policy, stage, accept, max_threads
         self.fetched = Metrics.counter(stage, "fetched")
         self.not_modified = Metrics.counter(stage, "not_modified")
-        self.failed = Metrics.counter(stage, "rejected")
         self.retries = Metrics.counter(stage, "retries")
         self.bytes = Metrics.counter(stage, "bytes_read")
 
@@ -534,14 +534,7 @@ class FetchHostsDoFn(beam.DoFn):
         self.bytes.inc(result.bytes_read)
         self.progress.tick(result.ok)
         if not result.ok:
-            self.failed.inc()
-            Metrics.counter(self.stage, f"rejected_{result.reason}").inc()
-            yield beam.pvalue.TaggedOutput(
-                self.REJECTS,
-                make_reject(request["url"], self.stage, result.reason or "fetch_error",
-                            result.detail, source_kind=request.get("source_kind"),
-                            feed_url=request.get("feed_url")),
-            )
+            yield reject(request, self.stage, result.reason or "fetch_error", result.detail)
             return
         if result.not_modified:
             self.not_modified.inc()

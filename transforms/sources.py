@@ -15,13 +15,13 @@ import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
-from schemas import make_reject
 from transforms.enrich import parse_datetime
 from transforms.fetch import HTML_TYPES, parse_content_type
+from transforms.rejects import REJECTS, reject
 
 
-def warc_page(record, max_bytes: int) -> tuple[dict | None, dict | None]:
-    """A warcio response record -> (page, None) or (None, reject)."""
+def warc_page(record, max_bytes: int) -> tuple[dict | None, tuple[str, str] | None]:
+    """A warcio response record -> (page, None) or (None, (reason, detail))."""
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
     fetched_at = parse_datetime(record.rec_headers.get_header("WARC-Date"))
     status = None
@@ -34,15 +34,12 @@ def warc_page(record, max_bytes: int) -> tuple[dict | None, dict | None]:
         content_type = record.http_headers.get_header("Content-Type")
     mime, charset = parse_content_type(content_type)
     if status and not 200 <= status < 300:
-        return None, make_reject(url, "warc", "http_error", f"archived HTTP {status}",
-                                 source_kind="warc")
+        return {"url": url}, ("http_error", f"archived HTTP {status}")
     if mime and not mime.startswith(HTML_TYPES):
-        return None, make_reject(url, "warc", "unsupported_content_type",
-                                 f"archived {mime} is not HTML", source_kind="warc")
+        return {"url": url}, ("unsupported_content_type", f"archived {mime} is not HTML")
     body = record.content_stream().read(max_bytes + 1)
     if len(body) > max_bytes:
-        return None, make_reject(url, "warc", "too_large", f"record exceeds {max_bytes} bytes",
-                                 source_kind="warc")
+        return {"url": url}, ("too_large", f"record exceeds {max_bytes} bytes")
     return {
         "url": url, "final_url": url, "source_kind": "warc", "status": status, "body": body,
         "content_type": mime, "charset": charset, "fetched_at": fetched_at,
@@ -52,7 +49,7 @@ def warc_page(record, max_bytes: int) -> tuple[dict | None, dict | None]:
 class ReadWarcPages(beam.DoFn):
     """A matched WARC file -> page dicts for its HTML responses; other responses -> rejects."""
 
-    REJECTS = "rejects"
+    REJECTS = REJECTS
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
@@ -69,15 +66,14 @@ class ReadWarcPages(beam.DoFn):
                     if record.rec_type != "response":
                         continue
                     self.records.inc()
-                    page, reject = warc_page(record, self.max_bytes)
-                    if page is not None:
+                    page, problem = warc_page(record, self.max_bytes)
+                    if problem is None:
                         yield page
                     else:
-                        yield beam.pvalue.TaggedOutput(self.REJECTS, reject)
+                        yield reject({**page, "source_kind": "warc"}, "warc", *problem)
         except (ArchiveLoadFailed, OSError, ValueError) as exc:
-            yield beam.pvalue.TaggedOutput(
-                self.REJECTS,
-                make_reject(path, "warc", "bad_warc", f"{path}: {exc}", source_kind="warc"))
+            yield reject({"url": path, "source_kind": "warc"}, "warc", "bad_warc",
+                         f"{path}: {exc}")
 
 
 class ReadWarc(beam.PTransform):
@@ -127,11 +123,10 @@ def jsonl_article(line: str) -> dict[str, Any]:
 
 
 class ParseJsonl(beam.DoFn):
-    REJECTS = "rejects"
+    REJECTS = REJECTS
 
     def __init__(self):
         self.records = Metrics.counter("jsonl", "records")
-        self.rejected = Metrics.counter("jsonl", "rejected")
 
     def process(self, item: tuple[str, str]) -> Iterator:
         path, line = item
@@ -141,16 +136,13 @@ class ParseJsonl(beam.DoFn):
             self.records.inc()
             yield jsonl_article(line)
         except ValueError as exc:
-            self.rejected.inc()
             url = ""
             try:
                 url = str(json.loads(line).get("url") or "")
             except Exception:  # noqa: BLE001 - the line is broken anyway
                 pass
-            yield beam.pvalue.TaggedOutput(
-                self.REJECTS,
-                make_reject(url or f"{path}#{line[:60]}", "jsonl", "bad_record",
-                            f"{path}: {exc}", source_kind="jsonl"))
+            yield reject({"url": url or f"{path}#{line[:60]}", "source_kind": "jsonl"},
+                         "jsonl", "bad_record", f"{path}: {exc}")
 
 
 class ReadJsonl(beam.PTransform):
