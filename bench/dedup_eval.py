@@ -160,7 +160,8 @@ def tradeoff(rows: list[dict]) -> None:
     for k in (1, 2, 3, 5):
         cfg = TranslationConfig(segments=k)
         docs = [PoolDoc(Member(str(i), 0.0, 0.0, True, True, False, None, r["lang"]), r["lang"],
-                        np.vstack(vectors[i][:k]), frozenset(anchors(segs[i][:k])), 0, True)
+                        np.vstack(vectors[i][:k]) if vectors[i] else np.zeros((0, 384)),
+                        frozenset(anchors(segs[i][:k])), 0, True)
                 for i, r in enumerate(rows)]
         start = time.perf_counter()
         edges = list(translation_edges(docs, cfg, XLMR_LANGUAGES))
@@ -195,18 +196,20 @@ def main() -> int:
                                               / "eval"))
     parser.add_argument("--domains", default="news,all")
     parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--no-tradeoff", action="store_true")
-    parser.add_argument("--no-altrefs", action="store_true")
+    parser.add_argument("--parts", default="pipeline,tradeoff,altrefs",
+                        help="what to run: pipeline (per domain), tradeoff and altrefs (news)")
     args = parser.parse_args()
     eval_dir = Path(args.eval)
     for domain in args.domains.split(","):
         rows = load(eval_dir / "wmt_docs_dev.jsonl", domain, args.limit)
-        with tempfile.TemporaryDirectory() as work:
-            group, raw, seconds = run_pipeline(rows, Path(work), [])
-            report(f"domain={domain}", rows, group, raw, seconds)
-        if domain == "news" and not args.no_tradeoff:
+        parts = set(args.parts.split(","))
+        if "pipeline" in parts:
+            with tempfile.TemporaryDirectory() as work:
+                group, raw, seconds = run_pipeline(rows, Path(work), [])
+                report(f"domain={domain}", rows, group, raw, seconds)
+        if domain == "news" and "tradeoff" in parts:
             tradeoff(rows)
-        if domain == "news" and not args.no_altrefs:
+        if domain == "news" and "altrefs" in parts:
             with tempfile.TemporaryDirectory() as work:
                 altrefs(eval_dir, rows, Path(work))
     return 0

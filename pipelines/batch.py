@@ -294,7 +294,8 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles):
     then copy groups, stories and the clusters rows."""
     levels = opts.levels()
     near_config = NearConfig(threshold=opts.near_threshold)
-    translation_config = TranslationConfig(segment_margin=opts.translation_margin,
+    translation_config = TranslationConfig(segments=opts.translation_segments,
+                                           segment_margin=opts.translation_margin,
                                            story_threshold=opts.story_threshold,
                                            embedder=opts.embedder)
     signed = (

@@ -115,13 +115,15 @@ def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
     by_lang: dict[str, list[PoolDoc]] = defaultdict(list)
     for doc in docs:
         by_lang[doc.language].append(doc)
+    with_vectors = {lang: [d for d in group if len(d.vectors)] for lang, group in by_lang.items()}
     for la, lb in itertools.combinations(sorted(by_lang), 2):
         left, right = by_lang[la], by_lang[lb]
         if not any(d.home for d in left + right):
             continue
         model_knows = known is None or (la in known and lb in known)
         if model_knows:
-            yield from _aligned_pairs(left, right, config)
+            if with_vectors[la] and with_vectors[lb]:
+                yield from _aligned_pairs(with_vectors[la], with_vectors[lb], config)
         else:
             yield from _anchor_pairs(left, right, config)
 
