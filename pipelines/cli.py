@@ -85,6 +85,18 @@ def summarize(root: str, run_id: str) -> int:
         print("\nArticles per language and date (DuckDB):")
         print(textwrap.indent(format_table([d[0] for d in cursor.description],
                                            cursor.fetchall()), "  "))
+    if "clusters" in views and "articles" in views:
+        cursor = con.execute(f"""
+            select c.size as members, array_to_string(c.languages, ',') as languages,
+                   array_to_string(c.dup_kinds, ',') as kinds, a.title as canonical_title
+            from clusters c join articles a on a.article_id = c.canonical_id
+            where c.run_id = '{run}' and c.kind = 'copy_group'
+            order by c.size desc, a.title""")
+        found = cursor.fetchall()
+        if found:
+            print("\nCopy groups (the canonical article and its copies, any language):")
+            print(textwrap.indent(format_table([d[0] for d in cursor.description], found),
+                                  "  "))
     if "rejects" in views:
         cursor = con.execute(f"""
             select stage, reason, count(*) as rejects from rejects where run_id = '{run}'

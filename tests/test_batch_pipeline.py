@@ -190,4 +190,5 @@ def test_query_command_and_demo_console_script(tmp_path, sample_run):
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "Articles per language and date" in demo.stdout
+    assert "Copy groups" in demo.stdout and "de,en,es,fr" in demo.stdout
     assert "robots_disallowed" in demo.stdout and "blocked_address" in demo.stdout
