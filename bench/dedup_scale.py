@@ -44,7 +44,7 @@ def synthetic(n: int, seed: int = 7):
             doc_id = start + i
             if i >= 10 and rng.random() < 0.1:  # an edited copy of a document in this chunk
                 original = int(rng.integers(0, i))
-                tokens = list(words[ranks[original]])
+                tokens = batch[original][1].split()  # the original's text (maybe a copy too)
                 tokens[rng.integers(0, WORDS)] = "edited"
                 tokens = ["breaking", "news", *tokens]
                 batch.append((doc_id, " ".join(tokens), start + original))
