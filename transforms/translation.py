@@ -3,7 +3,7 @@
 A raw cosine threshold between document vectors cannot separate translations from articles on
 the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
 document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
-of each side's 4 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
+of each side's 8 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
 translations when enough of their segments are each other's best match with a margin, and each
 document is the other's best such partner in that language. Candidates come from the mean
 segment vector (the nearest documents of each other language), so no step compares all pairs.
@@ -41,8 +41,8 @@ _NAME = re.compile(r"\b[^\W\d_][^\W\d_'’-]{2,}", re.UNICODE)
 class TranslationConfig:
     segments: int = 5  # headline + first sentences embedded per document
     segment_chars: int = 300
-    neighbours: int = 4  # k of the ratio margin
-    segment_margin: float = 1.02  # a segment pair aligns when mutual best with this margin
+    neighbours: int = 8  # k of the ratio margin
+    segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
     min_aligned_fraction: float = 0.4  # of the shorter document's segments
     min_aligned: int = 2  # documents with one segment need their single segment aligned
     candidates: int = 10  # nearest documents per other language to verify
