@@ -43,6 +43,7 @@ class TranslationConfig:
     segment_chars: int = 300
     neighbours: int = 8  # k of the ratio margin
     segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
+    short_margin: float = 1.05  # ...and this one when a document has a single segment
     min_aligned_fraction: float = 0.4  # of the shorter document's segments
     min_aligned: int = 2  # documents with one segment need their single segment aligned
     candidates: int = 10  # nearest documents per other language to verify
@@ -176,9 +177,10 @@ def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: Translatio
         if sub.size == 0:
             continue
         best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
-        aligned = sum(1 for x, y in enumerate(best_b)
-                      if best_a[y] == x and sub[x, y] >= config.segment_margin)
         shorter = min(sub.shape)
+        # one-sentence documents (chat lines, product titles) align by chance more often
+        needed = config.short_margin if shorter == 1 else config.segment_margin
+        aligned = sum(1 for x, y in enumerate(best_b) if best_a[y] == x and sub[x, y] >= needed)
         fraction = aligned / shorter
         enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
         if enough and fraction >= config.min_aligned_fraction and _numbers_agree(a, b):
