@@ -13,7 +13,6 @@ the ``rejects`` dataset, so each input URL ends up exactly once in ``articles`` 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -46,7 +45,6 @@ from transforms.state import (
 )
 from transforms.translation import EmbedSegments, TranslationConfig, TranslationEdges
 
-LOG = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:

@@ -21,6 +21,7 @@ from apache_beam.metrics import Metrics
 from charset_normalizer import from_bytes
 from trafilatura.utils import load_html
 
+from transforms.progress import Progress
 from transforms.rejects import REJECTS, reject
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
@@ -200,18 +201,23 @@ class ExtractArticles(beam.DoFn):
     def __init__(self):
         self.extracted = Metrics.counter("extract", "extracted")
 
+    def setup(self):
+        self.progress = Progress("extract")
+
     def process(self, page: dict) -> Iterator:
         base_url = page.get("final_url") or page["url"]
         try:
             html = decode_html(page.get("body") or b"", page.get("charset"))
             fields = extract_page(html, base_url)
         except ExtractError as exc:
+            self.progress.tick(ok=False)
             yield reject(page, "extract", exc.reason, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - a library bug on one page must not stop the run
             yield reject(page, "extract", "extraction_error", repr(exc)[:500])
             return
         self.extracted.inc()
+        self.progress.tick()
         record = {k: v for k, v in page.items() if k not in ("body", "charset", "content_type")}
         record.update(fields)
         merge_entry(record, page.get("entry"))

@@ -11,7 +11,6 @@ wiring that keys work by host so one host never sees two requests at once.
 
 from __future__ import annotations
 
-import dataclasses
 import email.utils
 import hashlib
 import logging
@@ -34,6 +33,7 @@ from protego import Protego
 
 from schemas import utcnow
 from transforms.guard import AddressGuard, Refused
+from transforms.progress import Progress
 from transforms.rejects import REJECTS, reject
 
 LOG = logging.getLogger(__name__)
@@ -440,25 +440,6 @@ def _shard(host: str, shards: int) -> int:
     return int.from_bytes(hashlib.blake2b(host.encode(), digest_size=4).digest(), "big") % shards
 
 
-class _Progress:
-    """Prints a progress line at most every ``every`` seconds (long runs should not look hung)."""
-
-    def __init__(self, label: str, every: float = 10.0):
-        self.label, self.every = label, every
-        self.count = self.failed = 0
-        self.start = self.last = time.monotonic()
-
-    def tick(self, ok: bool) -> None:
-        self.count += 1
-        self.failed += 0 if ok else 1
-        now = time.monotonic()
-        if now - self.last >= self.every:
-            self.last = now
-            rate = self.count / max(now - self.start, 1e-9)
-            LOG.warning("%s: %d done (%d rejected), %.1f/s", self.label, self.count, self.failed,
-                        rate)
-
-
 class FetchHostsDoFn(beam.DoFn):
     """Fetches a shard of hosts: hosts in parallel threads, each host's URLs one at a time.
 
@@ -480,7 +461,7 @@ class FetchHostsDoFn(beam.DoFn):
 
     def setup(self):
         self.client = HttpClient(self.policy)
-        self.progress = _Progress(self.stage)
+        self.progress = Progress(self.stage)
 
     def teardown(self):
         self.client.close()
@@ -581,6 +562,3 @@ class FetchPages(beam.PTransform):
             ).with_outputs(FetchHostsDoFn.REJECTS, FetchHostsDoFn.NOT_MODIFIED, main="pages")
         )
 
-
-def policy_with(policy: FetchPolicy, **changes: Any) -> FetchPolicy:
-    return dataclasses.replace(policy, **changes)

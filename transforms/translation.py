@@ -31,6 +31,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.dedup import Edge, Member, member_of
 from transforms.embedding import load_embedder, pack, unpack
+from transforms.progress import Progress
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -253,12 +254,14 @@ class EmbedSegments(beam.DoFn):
 
     def setup(self):
         self.embedder = load_embedder(self.config.embedder)
+        self.progress = Progress("embed (translation signatures)")
 
     def process(self, batch: list[dict]) -> Iterator[dict]:
         per_doc = [segments(r.get("title"), r.get("text") or "", self.config) for r in batch]
         flat = [s for segs in per_doc for s in segs]
         vectors = self.embedder.embed(flat) if flat else np.zeros((0, 1), np.float32)
         self.embedded.inc(len(flat))
+        self.progress.tick(n=len(batch))
         offset = 0
         for record, segs in zip(batch, per_doc, strict=True):
             record["seg_vectors"] = pack(vectors[offset:offset + len(segs)])
