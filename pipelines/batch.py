@@ -46,7 +46,6 @@ from transforms.state import (
 from transforms.translation import EmbedSegments, TranslationConfig, TranslationEdges
 
 
-
 def new_run_id() -> str:
     now = dt.datetime.now(dt.timezone.utc)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
