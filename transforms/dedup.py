@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.enrich import canonical_url
+from transforms.sinks import ReadEarlierOutput, matching_files
 
 #: Severity order of copy kinds: a member reached through a translation edge is a translation.
 KIND_ORDER = {"exact": 0, "near": 1, "translation": 2}
@@ -314,23 +315,16 @@ HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language"
 
 def recent_article_files(root: str, days: int, today: dt.date | None = None) -> list[str]:
     """Article files of the last ``days`` publication days (and undated future ones)."""
-    from apache_beam.io.filesystems import FileSystems
-
     if days <= 0:
         return []
     today = today or dt.datetime.now(dt.timezone.utc).date()
     cutoff = (today - dt.timedelta(days=days)).isoformat()
-    pattern = f"{root.rstrip('/')}/articles/date=*/lang=*/*.parquet"
-    try:
-        matches = FileSystems.match([pattern])[0].metadata_list
-    except Exception:  # noqa: BLE001 - no articles yet
-        return []
     files = []
-    for meta in matches:
-        part = next((p for p in meta.path.split("/") if p.startswith("date=")), "")
+    for path in matching_files(f"{root.rstrip('/')}/articles/date=*/lang=*/*.parquet"):
+        part = next((p for p in path.split("/") if p.startswith("date=")), "")
         if part[5:] >= cutoff:
-            files.append(meta.path)
-    return sorted(files)
+            files.append(path)
+    return files
 
 
 class ReadRecentArticles(beam.PTransform):
@@ -342,12 +336,9 @@ class ReadRecentArticles(beam.PTransform):
 
     def expand(self, pbegin):
         files = recent_article_files(self.root, self.days)
-        if not files:
-            return pbegin | "NoHistory" >> beam.Create([])
         return (
             pbegin
-            | "HistoryFiles" >> beam.Create(files)
-            | "ReadHistory" >> beam.io.ReadAllFromParquet(columns=HISTORY_COLUMNS)
+            | "ReadHistory" >> ReadEarlierOutput(files, HISTORY_COLUMNS)
             | "FlagExisting" >> beam.Map(lambda r: {**r, "existing": True})
         )
 

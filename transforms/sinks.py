@@ -176,3 +176,26 @@ class PublishRun(beam.PTransform):
 def read_manifest(root: str, run_id: str) -> dict[str, Any]:
     with FileSystems.open(join(root, "_runs", f"{run_id}.json")) as handle:
         return json.loads(handle.read().decode("utf-8"))
+
+
+def matching_files(pattern: str) -> list[str]:
+    """Files matching a glob on any Beam filesystem (none when the directory does not exist)."""
+    try:
+        return sorted(m.path for result in FileSystems.match([pattern])
+                      for m in result.metadata_list)
+    except Exception:  # noqa: BLE001 - no such directory yet (a first run)
+        return []
+
+
+class ReadEarlierOutput(beam.PTransform):
+    """Rows of Parquet files an earlier run wrote; an empty collection when there are none."""
+
+    def __init__(self, files: list[str], columns: list[str] | None = None):
+        super().__init__()
+        self.files, self.columns = list(files), columns
+
+    def expand(self, pbegin):
+        if not self.files:
+            return pbegin | "Nothing" >> beam.Create([])
+        return (pbegin | "Files" >> beam.Create(self.files)
+                | "Read" >> beam.io.ReadAllFromParquet(columns=self.columns))

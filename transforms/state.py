@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from schemas import utcnow
 from transforms.enrich import canonical_url
+from transforms.sinks import ReadEarlierOutput, matching_files
 
 #: Rejects worth retrying in a later run (the server or network may recover).
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "dns_error", "truncated",
@@ -74,14 +74,8 @@ class ReadState(beam.PTransform):
         self.root, self.kind = root, kind
 
     def expand(self, pbegin):
-        pattern = state_pattern(self.root, self.kind)
-        try:
-            found = any(m.metadata_list for m in FileSystems.match([pattern]))
-        except Exception:  # noqa: BLE001 - no state directory yet
-            found = False
-        if not found:
-            return pbegin | "NoState" >> beam.Create([])
-        return pbegin | "ReadStateFiles" >> beam.io.ReadFromParquet(pattern)
+        files = matching_files(state_pattern(self.root, self.kind))
+        return pbegin | "ReadStateFiles" >> ReadEarlierOutput(files)
 
 
 class _Attach(beam.DoFn):
