@@ -196,6 +196,8 @@ def main() -> int:
                                               / "eval"))
     parser.add_argument("--domains", default="news,all")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--pipeline-args", default="",
+                        help="extra newsflow run options, e.g. '--dedup_levels exact,translation'")
     parser.add_argument("--parts", default="pipeline,tradeoff,altrefs",
                         help="what to run: pipeline (per domain), tradeoff and altrefs (news)")
     args = parser.parse_args()
@@ -205,7 +207,7 @@ def main() -> int:
         parts = set(args.parts.split(","))
         if "pipeline" in parts:
             with tempfile.TemporaryDirectory() as work:
-                group, raw, seconds = run_pipeline(rows, Path(work), [])
+                group, raw, seconds = run_pipeline(rows, Path(work), args.pipeline_args.split())
                 report(f"domain={domain}", rows, group, raw, seconds)
         if domain == "news" and "tradeoff" in parts:
             tradeoff(rows)
