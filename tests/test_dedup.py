@@ -63,3 +63,13 @@ def test_new_copies_join_an_earlier_runs_group():
     assert "en1" not in groups  # rows of earlier runs are not rewritten
     assert groups["fr1"] == {"copy_group_id": "g0", "is_canonical": False,
                              "duplicate_of": "g0", "dup_kind": "translation", "dup_score": 0.9}
+
+
+def test_a_weak_near_link_bridging_two_translated_stories_is_dropped():
+    en1, de1, en2, de2 = m("en1", 1), m("de1", 2), m("en2", 3), m("de2", 4)
+    edges = [Edge(en1, de1, "translation", 0.9), Edge(en2, de2, "translation", 0.8),
+             Edge(en1, en2, "near", 0.55)]  # two chats sharing a closing template
+    groups = resolve_groups(edges)
+    assert groups["de1"]["copy_group_id"] == "en1" and groups["de2"]["copy_group_id"] == "en2"
+    kept = split_language_conflicts(edges)
+    assert [e.kind for e in kept] == ["translation", "translation"]

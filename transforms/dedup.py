@@ -103,43 +103,45 @@ def _find(parent: dict[str, str], node: str) -> str:
 
 
 def split_language_conflicts(edges: list[Edge]) -> list[Edge]:
-    """Drops the weakest translation links until no copy group holds two documents of one
-    language that are not themselves exact/near copies.
+    """Drops the weakest links until no copy group holds two documents of one language that
+    are not themselves copies of each other (exact, or near through kept near links).
 
-    A story translated into several languages has one version per language; a chain of
-    translation links that reaches a second, unrelated document in the same language has a
-    wrong link in it (typically the weakest). Same-language copies are merged first and
-    count as one document.
+    A story translated into several languages has one version per language; a chain of links
+    that reaches a second, unrelated document in the same language has a wrong link in it,
+    typically the weakest: a translation link, or a near link between two short texts that
+    share a template (chat transcripts ending in the same courtesy lines). Exact links are
+    never dropped.
     """
-    same = [e for e in edges if e.kind != "translation"]
-    cross = [e for e in edges if e.kind == "translation"]
-    parent: dict[str, str] = {}
-    for e in same:
-        parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+    exact = [e for e in edges if e.kind == "exact"]
+    weak = [e for e in edges if e.kind != "exact"]
     language = {}
     for e in edges:
         for m in (e.a, e.b):
             language[m.article_id] = m.language
-    while cross:
-        groups: dict[str, str] = dict(parent)
-        for e in cross:
+    while weak:
+        copies: dict[str, str] = {}  # same-language copies count as one document
+        for e in exact + [e for e in weak if e.kind == "near"]:
+            copies[_find(copies, e.a.article_id)] = _find(copies, e.b.article_id)
+        groups: dict[str, str] = {}
+        for e in exact + weak:
             groups[_find(groups, e.a.article_id)] = _find(groups, e.b.article_id)
         members: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for node in language:
-            root = _find(groups, node)
-            members[root][language[node] or "und"].add(_find(parent, node))
+            members[_find(groups, node)][language[node] or "und"].add(_find(copies, node))
         bad = {root for root, langs in members.items()
                if any(len(nodes) > 1 for nodes in langs.values())}
         if not bad:
             break
         weakest: dict[str, Edge] = {}
-        for e in cross:
+        for e in weak:
             root = _find(groups, e.a.article_id)
             if root in bad and (root not in weakest or e.score < weakest[root].score):
                 weakest[root] = e
+        if not weakest:
+            break
         drop = set(map(id, weakest.values()))
-        cross = [e for e in cross if id(e) not in drop]
-    return same + cross
+        weak = [e for e in weak if id(e) not in drop]
+    return exact + weak
 
 
 def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
