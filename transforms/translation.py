@@ -29,7 +29,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from transforms.dedup import Edge, Member, member_of
+from transforms.dedup import WEAK_TRANSLATION, Edge, Member, member_of
 from transforms.embedding import load_embedder, pack, unpack
 from transforms.progress import Progress
 
@@ -184,7 +184,10 @@ def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: Translatio
         aligned = sum(1 for x, y in enumerate(best_b) if best_a[y] == x and sub[x, y] >= needed)
         fraction = aligned / shorter
         enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
-        if enough and fraction >= config.min_aligned_fraction and _numbers_agree(a, b):
+        # numbers veto only borderline pairs: translators convert units (130 miles -> 210 km)
+        clear = shorter > 1 and fraction >= WEAK_TRANSLATION
+        if enough and fraction >= config.min_aligned_fraction and (
+                clear or _numbers_agree(a, b)):
             scores[(i, j)] = fraction + 0.001 * float(doc_sims[i, j])
     yield from _mutual_best(scores, left, right, "translation")
 

@@ -1,0 +1,59 @@
+"""The alignment rules of transforms/translation.py on constructed vectors (the model is
+tested on real text in test_copies.py and test_embedding.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transforms.dedup import Member
+from transforms.translation import PoolDoc, TranslationConfig, translation_edges
+
+RNG = np.random.default_rng(7)
+COMMON = np.ones(64) / 8  # sentence embeddings share a large common direction (cosines ~.75)
+
+
+def sentences(n: int) -> np.ndarray:
+    return COMMON + RNG.normal(scale=0.072, size=(n, 64))
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def doc(aid: str, lang: str, vectors: np.ndarray, numbers: tuple[str, ...] = ()) -> PoolDoc:
+    member = Member(aid, 0.0, 0.0, True, True, False, None, lang)
+    return PoolDoc(member, lang, unit(vectors), frozenset("#" + n for n in numbers), 0, True)
+
+
+def pool(copy_rows: int, source_numbers, copy_numbers) -> list[PoolDoc]:
+    """An English document, its Croatian version sharing ``copy_rows`` of 5 segments, and
+    unrelated documents in both languages (the margins' neighbourhood)."""
+    source, copy = sentences(5), sentences(5)
+    copy[:copy_rows] = source[:copy_rows] + RNG.normal(scale=0.03, size=(copy_rows, 64))
+    docs = [doc("en-source", "en", source, source_numbers),
+            doc("hr-copy", "hr", copy, copy_numbers)]
+    for i in range(12):
+        docs.append(doc(f"en-{i}", "en", sentences(5)))
+        docs.append(doc(f"hr-{i}", "hr", sentences(5)))
+    return docs
+
+
+def linked(docs: list[PoolDoc]) -> set[tuple[str, str]]:
+    """Links of the two documents under test (random distractors may pair among themselves)."""
+    return {(e.a.article_id, e.b.article_id)
+            for e in translation_edges(docs, TranslationConfig(), None)
+            if {"en-source", "hr-copy"} & {e.a.article_id, e.b.article_id}}
+
+
+def test_converted_units_do_not_veto_a_clear_translation():
+    # "130 miles ... 10 miles offshore" became "210 kilometara ... 16 kilometara"
+    assert linked(pool(5, ("130", "10"), ("210", "16"))) == {("en-source", "hr-copy")}
+
+
+def test_disagreeing_numbers_veto_a_borderline_pair():
+    assert linked(pool(2, ("130", "10"), ("210", "16"))) == set()
+    assert linked(pool(2, ("130", "10"), ("130", "16"))) == {("en-source", "hr-copy")}
+
+
+def test_one_aligned_segment_of_five_is_not_enough():
+    assert linked(pool(1, (), ())) == set()
