@@ -122,6 +122,12 @@ def report(title: str, rows: list[dict], group: dict, raw: set, seconds: float) 
         print(f"    {key[0]}-{key[1]:4s} n={len(g):4d}  P {p:.3f} R {r:.3f}  raw F1 {f1:.3f}")
     worst.sort()
     print("  lowest grouped recall:", ", ".join(f"{a}-{b} {r:.3f}" for r, (a, b) in worst[:5]))
+    print("  per language (every pair involving it; grouped P/R, raw F1):")
+    for language in sorted({x for key in per for x in key}):
+        g, pr, rw = (set().union(*(per[k][i] for k in per if language in k)) for i in range(3))
+        if g:
+            (p, r, _), f1 = prf(pr, g), prf(rw, g)[2]
+            print(f"    {language:4s} n={len(g):4d}  P {p:.3f} R {r:.3f}  raw F1 {f1:.3f}")
 
 
 def tradeoff(rows: list[dict], embedder_spec: str = "e5") -> None:
