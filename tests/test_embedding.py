@@ -81,3 +81,10 @@ def test_unknown_characters_fall_back_to_unk(exact):
     tokenizer: UnigramTokenizer = exact.tokenize
     ids = tokenizer("\U000e0041\U000e0042")  # unassigned tag characters: no piece covers them
     assert exact.model.unk in ids
+
+
+def test_embedders_of_one_process_share_one_model():
+    # Beam calls DoFn.setup once per worker thread: one graph per process, not per thread
+    first, second = load_embedder("e5"), load_embedder("e5")
+    assert first._model is second._model
+    assert load_embedder("e5-fp32")._model is not first._model

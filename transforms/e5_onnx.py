@@ -397,7 +397,9 @@ class OnnxE5:
         return pooled / np.maximum(norms, 1e-12)
 
 
-@lru_cache(maxsize=1)
-def shared_model() -> OnnxE5:
-    """One instance per process: the graph takes ~1 s to build and ~100 MB to hold."""
-    return OnnxE5()
+@lru_cache(maxsize=4)
+def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = False) -> OnnxE5:
+    """One model per process and configuration: the graph takes ~1 s to build and ~150 MB to
+    hold, and runners call ``DoFn.setup`` once per thread (a Dataflow worker runs many);
+    sessions are safe to share between threads."""
+    return OnnxE5(int8=int8, smooth=smooth)

@@ -47,10 +47,10 @@ class E5Embedder:
     languages = XLMR_LANGUAGES
     options: dict = {"int8": ("qkv", "ao", "fi")}
 
-    def __init__(self, workers: int | None = None):
-        from transforms.e5_onnx import OnnxE5
+    def __init__(self):
+        from transforms.e5_onnx import shared_model
 
-        self._model = OnnxE5(workers=workers, **self.options)
+        self._model = shared_model(**self.options)
         self.dim = self._model.dim
 
     def embed(self, texts: list[str]) -> np.ndarray:
