@@ -65,25 +65,28 @@ class PackedModel:
         if dtype != 1:
             raise ValueError(f"{name} is not a 4-bit tensor")
         raw = np.frombuffer(self.buf, np.uint8, nbytes, offset).reshape(rows, cols // QK, 18)
-        scales = raw[..., :2].copy().view("<f2")[..., 0].astype(np.float32)
-        qs = raw[..., 2:]
-        nibbles = np.concatenate([qs & 15, qs >> 4], axis=-1)  # byte j -> w[j], w[j+16]
-        return nibbles.reshape(rows, cols), scales
-
-    def dequantised(self, name: str, rows: int, cols: int) -> np.ndarray:
-        nibbles, scales = self.q4_blocks(name, rows, cols)
-        w = (nibbles.reshape(rows, cols // QK, QK).astype(np.float32) - 8) * scales[..., None]
-        return w.reshape(rows, cols)
+        return _decode(raw)
 
     def embedding_rows(self, ids: np.ndarray) -> np.ndarray:
         """Dequantise only the word-embedding rows asked for (the table is 250k x 384)."""
         _, _, offset, nbytes = self.tensors["emb.word"]
-        blocks = self.hidden // QK
-        raw = np.frombuffer(self.buf, np.uint8, nbytes, offset).reshape(-1, blocks, 18)[ids]
-        scales = raw[..., :2].copy().view("<f2").astype(np.float32)
-        qs = raw[..., 2:]
-        w = np.concatenate([qs & 15, qs >> 4], axis=-1).astype(np.float32) - 8
-        return (w * scales).reshape(len(ids), self.hidden)
+        raw = np.frombuffer(self.buf, np.uint8, nbytes, offset).reshape(-1, self.hidden // QK, 18)
+        return dequantise(*_decode(raw[ids]))
+
+
+def _decode(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Q4_0 blocks [rows, blocks, 18 bytes] -> (nibbles [rows, 32 x blocks], scales)."""
+    scales = raw[..., :2].copy().view("<f2")[..., 0].astype(np.float32)
+    qs = raw[..., 2:]
+    nibbles = np.concatenate([qs & 15, qs >> 4], axis=-1)  # byte j -> w[j], w[j+16]
+    return nibbles.reshape(len(raw), -1), scales
+
+
+def dequantise(nibbles: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """Weights w = (nibble - 8) * block scale, float32 [rows, cols]."""
+    rows, cols = nibbles.shape
+    blocks = nibbles.reshape(rows, cols // QK, QK).astype(np.float32) - 8
+    return (blocks * scales[..., None]).reshape(rows, cols)
 
 
 def read_packed_model(path: str) -> PackedModel:
@@ -217,8 +220,7 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
         nibbles = np.concatenate([b[0] for b in blocks])
         scales = np.concatenate([b[1] for b in blocks])
         bias = bias.astype(np.float32)
-        w = ((nibbles.reshape(len(nibbles), cols // QK, QK).astype(np.float32) - 8)
-             * scales[..., None]).reshape(len(nibbles), cols).T  # [in, out]
+        w = dequantise(nibbles, scales).T  # [in, out]
         if kind in int8 and smooth and prefix in smooth:
             factor = (np.maximum(smooth[prefix], 1e-5) ** alpha
                       / np.maximum(np.abs(w).max(axis=1), 1e-5) ** (1 - alpha)).astype(np.float32)
