@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from transforms.dedup import Member
-from transforms.translation import PoolDoc, TranslationConfig, translation_edges
+from transforms.dedup import WEAK_TRANSLATION, Member
+from transforms.translation import (
+    PoolDoc,
+    TranslationConfig,
+    ordered_chain,
+    pair_score,
+    translation_edges,
+)
 
 RNG = np.random.default_rng(7)
 COMMON = np.ones(64) / 8  # sentence embeddings share a large common direction (cosines ~.75)
@@ -57,3 +63,35 @@ def test_disagreeing_numbers_veto_a_borderline_pair():
 
 def test_one_aligned_segment_of_five_is_not_enough():
     assert linked(pool(1, (), ())) == set()
+
+
+def margins_with(diagonal: list[float], off: float = 0.95, order: list[int] | None = None):
+    """A 5x5 segment-margin matrix: segment i of one document matches segment order[i]."""
+    order = order if order is not None else list(range(len(diagonal)))
+    sub = np.full((5, 5), off)
+    for i, value in enumerate(diagonal):
+        sub[i, order[i]] = value
+    return sub
+
+
+def score(sub: np.ndarray) -> float | None:
+    a, b = doc("a", "en", sentences(5)), doc("b", "ha", sentences(5))
+    return pair_score(sub, a, b, TranslationConfig())
+
+
+def test_segments_in_order_at_low_margins_are_a_borderline_link():
+    in_order = [1.01, 1.0, 1.02, 1.005, 1.01]  # none reaches segment_margin (1.025)
+    assert score(margins_with([1.03] * 5)) == 1.0  # clear
+    weak = score(margins_with(in_order))
+    assert weak is not None and weak < WEAK_TRANSLATION
+    # the same matches out of order are chance
+    assert score(margins_with(in_order, order=[4, 3, 2, 1, 0])) is None
+    # three in order need one strong pair
+    assert score(margins_with([1.01, 1.0, 1.02, 0.9, 0.9])) is None
+    assert score(margins_with([1.01, 1.0, 1.06, 0.9, 0.9])) is not None
+
+
+def test_ordered_chain():
+    assert ordered_chain([]) == 0
+    assert ordered_chain([(0, 0), (1, 2), (2, 1), (3, 3)]) == 3
+    assert ordered_chain([(0, 4), (1, 3), (2, 2)]) == 1

@@ -47,6 +47,12 @@ class TranslationConfig:
     short_margin: float = 1.05  # ...and this one when a document has a single segment
     min_aligned_fraction: float = 0.4  # of the shorter document's segments
     min_aligned: int = 2  # documents with one segment need their single segment aligned
+    # weakly modelled languages (Hausa) align in order at lower margins: an order-preserving
+    # chain of mutual best segments at chain_margin covering chain_fraction of the shorter
+    # document (strong_chain_fraction when a pair reaches short_margin) is a borderline link
+    chain_margin: float = 0.995
+    chain_fraction: float = 0.8
+    strong_chain_fraction: float = 0.6
     candidates: int = 10  # nearest documents per other language to verify
     anchor_threshold: float = 0.34  # anchor Jaccard for languages the model does not know
     min_anchors: int = 3
@@ -175,21 +181,53 @@ def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: Translatio
         if not _pair_allowed(a, b, config):
             continue
         sub = margins[offsets_left[i]:offsets_left[i + 1], offsets_right[j]:offsets_right[j + 1]]
-        if sub.size == 0:
-            continue
-        best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
-        shorter = min(sub.shape)
-        # one-sentence documents (chat lines, product titles) align by chance more often
-        needed = config.short_margin if shorter == 1 else config.segment_margin
-        aligned = sum(1 for x, y in enumerate(best_b) if best_a[y] == x and sub[x, y] >= needed)
-        fraction = aligned / shorter
-        enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
+        score = pair_score(sub, a, b, config)
+        if score is not None:
+            scores[(i, j)] = score + 0.001 * float(doc_sims[i, j])
+    yield from _mutual_best(scores, left, right, "translation")
+
+
+def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> float | None:
+    """Segment margins of two documents -> their translation score, or None.
+
+    Clear: at least ``min_aligned_fraction`` of the shorter document's segments are mutual best
+    at ``segment_margin`` (score = that fraction). Borderline (score < WEAK_TRANSLATION, so
+    ``require_corroboration`` applies): fewer aligned at that margin but an order-preserving
+    chain of mutual best pairs at ``chain_margin`` — translations keep sentence order; chance
+    matches between two reports of one event do not."""
+    if sub.size == 0:
+        return None
+    best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
+    mutual = [(x, int(y)) for x, y in enumerate(best_b) if best_a[y] == x]
+    shorter = min(sub.shape)
+    # one-sentence documents (chat lines, product titles) align by chance more often
+    needed = config.short_margin if shorter == 1 else config.segment_margin
+    aligned = sum(1 for x, y in mutual if sub[x, y] >= needed)
+    fraction = aligned / shorter
+    enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
+    if enough and fraction >= config.min_aligned_fraction:
         # numbers veto only borderline pairs: translators convert units (130 miles -> 210 km)
         clear = shorter > 1 and fraction >= WEAK_TRANSLATION
-        if enough and fraction >= config.min_aligned_fraction and (
-                clear or _numbers_agree(a, b)):
-            scores[(i, j)] = fraction + 0.001 * float(doc_sims[i, j])
-    yield from _mutual_best(scores, left, right, "translation")
+        return fraction if clear or _numbers_agree(a, b) else None
+    if shorter < 3:
+        return None
+    covered = ordered_chain([(x, y) for x, y in mutual if sub[x, y] >= config.chain_margin])
+    needed_chain = (config.strong_chain_fraction if float(sub.max()) >= config.short_margin
+                    else config.chain_fraction)
+    if covered >= 3 and covered / shorter >= needed_chain and _numbers_agree(a, b):
+        return 0.3 * covered / shorter  # ranks below every pair aligned at segment_margin
+    return None
+
+
+def ordered_chain(pairs: list[tuple[int, int]]) -> int:
+    """Length of the longest chain of (i, j) pairs increasing in both i and j."""
+    pairs = sorted(pairs)
+    longest = [1] * len(pairs)
+    for k, (i, j) in enumerate(pairs):
+        for m in range(k):
+            if pairs[m][0] < i and pairs[m][1] < j:
+                longest[k] = max(longest[k], longest[m] + 1)
+    return max(longest, default=0)
 
 
 def _numbers_agree(a: PoolDoc, b: PoolDoc) -> bool:
