@@ -1,6 +1,8 @@
-"""How the near-duplicate stage scales: time and peak memory for 10k, 100k and 1M documents.
+"""How the near-duplicate stage scales: time and peak memory for 10k, 100k and 1M documents;
+and how a translation pool (one publication day) scales.
 
     python bench/dedup_scale.py [--sizes 10000,100000,1000000] [--beam-max 20000]
+                                [--pools 2000,8000] [--history 10000,40000,100000 --new 1000]
 
 Synthetic documents (Zipf-distributed words, ~150 words each, 10% of them lightly edited
 copies of another document) go through the stage's work: word 5-gram shingles and MinHash
@@ -10,6 +12,14 @@ vectorised). Each size runs in a fresh process so its peak RSS is its own; the g
 is the slope of log(time) over log(size). Up to ``--beam-max`` documents the Beam transform
 itself (``NearDuplicateEdges`` on the in-process runner) is timed too, to show the runner's
 per-element overhead next to the work. Recall of the planted copies is printed as a check.
+
+Translation pools (``transforms.translation.translation_edges`` and ``story_edges``, the
+pipeline's functions) get synthetic segment vectors: 5 per document, 384 dimensions, four
+languages, a third of the documents translated (their segments with a little noise) into
+another language. ``--pools``: every document new (a first run; the work is quadratic in
+the pool, so pools are one publication day). ``--history`` with ``--new``: a later run's new
+documents against a day of earlier articles (only pairs with a new document are scored:
+growth should be linear in the history). Recall of the planted translations is printed.
 """
 
 from __future__ import annotations
@@ -118,6 +128,65 @@ def run_beam(n: int) -> dict:
     return {"n": n, "beam_seconds": time.perf_counter() - start}
 
 
+def synthetic_pool(n: int, new: int, seed: int = 7):
+    """PoolDocs: ``n - new`` earlier articles then ``new`` ones; every third document is a
+    translation of the one two places before it."""
+    import numpy as np
+
+    from transforms.dedup import Member
+    from transforms.translation import PoolDoc
+
+    rng = np.random.default_rng(seed)
+    languages = ["en", "de", "fr", "ja"]
+    common = np.ones(384, np.float32) / np.sqrt(384)
+    docs, planted = [], set()
+    for d in range(n):
+        lang = languages[d % 4]
+        if d % 3 == 2:  # a translation of document d - 2 (another language: d - 2 % 4 differs)
+            vectors = docs[d - 2].vectors + rng.normal(scale=0.01, size=(5, 384))
+            planted.add((d - 2, d))
+        else:  # like e5's: unrelated segments at cosine ~.7, documents' means at ~.78
+            topic = rng.normal(scale=0.5 / np.sqrt(384), size=384)
+            vectors = common + topic + rng.normal(scale=0.45 / np.sqrt(384), size=(5, 384))
+        vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        member = Member(str(d), 0.0, 0.0, True, True, d < n - new, None, lang)
+        docs.append(PoolDoc(member, lang, vectors, frozenset(), 0, True))
+    return docs, planted
+
+
+def run_pool(n: int, new: int) -> dict:
+    from transforms.translation import TranslationConfig, story_edges, translation_edges
+
+    docs, planted = synthetic_pool(n, new)
+    config = TranslationConfig()
+    start = time.perf_counter()
+    edges = list(translation_edges(docs, config, None))
+    stories = sum(1 for _ in story_edges(docs, config))
+    seconds = time.perf_counter() - start
+    found = {tuple(sorted((int(e.a.article_id), int(e.b.article_id)))) for e in edges}
+    scorable = {p for p in planted if p[1] >= n - new}  # pairs with a new document
+    return {"n": n, "new": new, "seconds": seconds, "edges": len(edges), "stories": stories,
+            "recall": len(found & scorable) / len(scorable) if scorable else 1.0,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def pool_table(cases: list[tuple[int, int]]) -> None:
+    print(f"{'pool docs':>10s} {'new':>7s} {'seconds':>9s} {'new docs/s':>11s} "
+          f"{'peak RSS MB':>12s} {'translation recall':>19s}")
+    results = []
+    for n, new in cases:
+        out = subprocess.run([sys.executable, __file__, "--pool-one", f"{n},{new}"],
+                             capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(f"{n:10d} {new:7d} {result['seconds']:9.1f} {new / result['seconds']:11.0f} "
+              f"{result['peak_rss_mb']:12.0f} {result['recall']:19.3f}", flush=True)
+    if len(results) >= 2:
+        first, last = results[0], results[-1]
+        exponent = math.log(last["seconds"] / first["seconds"]) / math.log(last["n"] / first["n"])
+        print(f"growth exponent in pool size (time ~ n^k): k = {exponent:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,7 +194,17 @@ def main() -> int:
     parser.add_argument("--beam-max", type=int, default=20_000)
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--beam-one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--pools", default="2000,8000",
+                        help="translation pools where every document is new ('' to skip)")
+    parser.add_argument("--history", default="10000,40000",
+                        help="earlier articles in the pool of a later run ('' to skip)")
+    parser.add_argument("--new", type=int, default=1000, help="new documents of that run")
+    parser.add_argument("--pool-one", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pool_one:
+        n, new = (int(x) for x in args.pool_one.split(","))
+        print(json.dumps(run_pool(n, new)))
+        return 0
     if args.one:
         print(json.dumps(run_size(args.one)))
         return 0
@@ -157,6 +236,12 @@ def main() -> int:
         print(f"Beam NearDuplicateEdges, in-process runner, {n} documents: "
               f"{beam_result['beam_seconds']:.1f} s ({n / beam_result['beam_seconds']:.0f} "
               f"docs/s; x{beam_result['beam_seconds'] / work['seconds']:.1f} the work alone)")
+    if args.pools:
+        print("\ntranslation pool, every document new (a first run):")
+        pool_table([(int(x), int(x)) for x in args.pools.split(",")])
+    if args.history:
+        print(f"\ntranslation pool, {args.new} new documents against a day of earlier ones:")
+        pool_table([(int(x) + args.new, args.new) for x in args.history.split(",")])
     return 0
 
 

@@ -95,3 +95,37 @@ def test_ordered_chain():
     assert ordered_chain([]) == 0
     assert ordered_chain([(0, 0), (1, 2), (2, 1), (3, 3)]) == 3
     assert ordered_chain([(0, 4), (1, 3), (2, 2)]) == 1
+
+
+def test_pools_run_block_by_block_with_the_same_result(monkeypatch):
+    import transforms.translation as translation
+
+    queries, items = unit(sentences(23)), unit(sentences(31))
+    index, value = translation._top_k(queries, items, 4)
+    sims = queries @ items.T
+    assert np.allclose(np.sort(value, axis=1), np.sort(sims, axis=1)[:, -4:], atol=1e-6)
+    assert np.allclose(np.take_along_axis(sims, index, axis=1), value, atol=1e-6)
+    knn = translation._knn_mean(queries, items, 4)
+    assert np.allclose(knn, np.sort(sims, axis=1)[:, -4:].mean(axis=1), atol=1e-6)
+    docs = pool(3, (), ())
+    whole = {(e.a.article_id, e.b.article_id, e.score)
+             for e in translation_edges(docs, TranslationConfig(), None)}
+    stories = set(translation.story_edges(docs, TranslationConfig(story_threshold=0.8)))
+    assert stories
+    monkeypatch.setattr(translation, "BLOCK_CELLS", 40)  # one or two rows per block
+    blocked = translation._top_k(queries, items, 4)
+    assert np.array_equal(np.sort(blocked[0], axis=1), np.sort(index, axis=1))
+    assert np.allclose(translation._knn_mean(queries, items, 4), knn, atol=1e-6)
+    assert {(e.a.article_id, e.b.article_id, e.score)
+            for e in translation_edges(docs, TranslationConfig(), None)} == whole
+    assert set(translation.story_edges(docs, TranslationConfig(story_threshold=0.8))) == stories
+    assert ("en-source", "hr-copy", 0.6) in {(a, b, round(s, 1)) for a, b, s in whole}
+
+
+def test_a_run_against_earlier_articles_only_scores_pairs_with_new_ones():
+    docs = pool(4, (), ())
+    earlier = [PoolDoc(d.member._replace(existing=True), d.language, d.vectors, d.anchors,
+                       d.day, d.home) if d.member.article_id != "hr-copy" else d for d in docs]
+    edges = list(translation_edges(earlier, TranslationConfig(), None))
+    assert ("en-source", "hr-copy") in {(e.a.article_id, e.b.article_id) for e in edges}
+    assert all(not (e.a.existing and e.b.existing) for e in edges)

@@ -99,12 +99,40 @@ def anchors(texts: list[str]) -> list[str]:
     return sorted(found)
 
 
-def _margins(left: np.ndarray, right: np.ndarray, k: int) -> np.ndarray:
-    sims = left @ right.T
-    kl, kr = min(k, sims.shape[1]), min(k, sims.shape[0])
-    left_knn = np.partition(sims, -kl, axis=1)[:, -kl:].mean(axis=1)
-    right_knn = np.partition(sims, -kr, axis=0)[-kr:, :].mean(axis=0)
-    return sims / ((left_knn[:, None] + right_knn[None, :]) / 2)
+#: cells of a similarity block held at once (64 MB of float32): pools of any size run in
+#: bounded memory, one block of rows against all columns at a time
+BLOCK_CELLS = 1 << 24
+
+
+def _blocks(rows: int, cols: int):
+    step = max(1, BLOCK_CELLS // max(cols, 1))
+    for start in range(0, rows, step):
+        yield start, min(rows, start + step)
+
+
+def _top_k(queries: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar ``items`` of every query row: (indices, cosines), computed block by
+    block of queries so no full similarity matrix is ever held."""
+    k = min(k, len(items))
+    index = np.zeros((len(queries), k), np.int64)
+    value = np.zeros((len(queries), k), np.float32)
+    for start, stop in _blocks(len(queries), len(items)):
+        sims = queries[start:stop] @ items.T
+        top = np.argpartition(sims, -k, axis=1)[:, -k:]
+        index[start:stop] = top
+        value[start:stop] = np.take_along_axis(sims, top, axis=1)
+    return index, value
+
+
+def _knn_mean(queries: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """Mean cosine of every query row's k most similar items (the ratio margin's
+    neighbourhood), block by block."""
+    k = min(k, len(items))
+    out = np.zeros(len(queries), np.float32)
+    for start, stop in _blocks(len(queries), len(items)):
+        sims = queries[start:stop] @ items.T
+        out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+    return out
 
 
 @dataclass
@@ -160,30 +188,55 @@ def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str):
 
 
 def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
-    seg_left = np.vstack([d.vectors for d in left])
-    seg_right = np.vstack([d.vectors for d in right])
-    margins = _margins(seg_left, seg_right, config.neighbours)
+    """Candidates are the nearest documents (mean segment vector) of every *new* document, both
+    ways; margins are computed for the segments of candidate pairs only. A pool holding a
+    day's earlier articles (``existing``) and one run's new ones therefore costs
+    O(new x pool), not O(pool^2): pairs of two earlier articles were decided before."""
+    seg_left = np.vstack([d.vectors for d in left]).astype(np.float32)
+    seg_right = np.vstack([d.vectors for d in right]).astype(np.float32)
     offsets_left = np.cumsum([0] + [len(d.vectors) for d in left])
     offsets_right = np.cumsum([0] + [len(d.vectors) for d in right])
-    mean_left = np.vstack([_unit(d.vectors.mean(axis=0)) for d in left])
-    mean_right = np.vstack([_unit(d.vectors.mean(axis=0)) for d in right])
-    doc_sims = mean_left @ mean_right.T
-    candidates: set[tuple[int, int]] = set()
-    count = min(config.candidates, doc_sims.shape[1])
-    for i, row in enumerate(doc_sims):
-        candidates.update((i, int(j)) for j in np.argpartition(-row, count - 1)[:count])
-    count = min(config.candidates, doc_sims.shape[0])
-    for j, col in enumerate(doc_sims.T):
-        candidates.update((int(i), j) for i in np.argpartition(-col, count - 1)[:count])
+    segment_rows = [np.arange(offsets_right[j], offsets_right[j + 1]) for j in range(len(right))]
+    mean_left = np.vstack([_unit(d.vectors.mean(axis=0)) for d in left]).astype(np.float32)
+    mean_right = np.vstack([_unit(d.vectors.mean(axis=0)) for d in right]).astype(np.float32)
+    new_left = np.array([i for i, d in enumerate(left) if not d.member.existing], np.int64)
+    new_right = np.array([j for j, d in enumerate(right) if not d.member.existing], np.int64)
+    partners: dict[int, set[int]] = defaultdict(set)
+    if len(new_left):
+        nearest = _top_k(mean_left[new_left], mean_right, config.candidates)[0]
+        for i, row in zip(new_left.tolist(), nearest.tolist(), strict=True):
+            partners[i].update(row)
+    if len(new_right):
+        nearest = _top_k(mean_right[new_right], mean_left, config.candidates)[0]
+        for j, row in zip(new_right.tolist(), nearest.tolist(), strict=True):
+            for i in row:
+                partners[i].add(j)
+    if not partners:
+        return
+    # ratio margin denominators: mean cosine of a segment's k nearest on the other side
+    knn_left, knn_right = np.ones(len(seg_left), np.float32), np.ones(len(seg_right), np.float32)
+    rows_left = np.concatenate([np.arange(offsets_left[i], offsets_left[i + 1])
+                                for i in sorted(partners)])
+    rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
+    knn_left[rows_left] = _knn_mean(seg_left[rows_left], seg_right, config.neighbours)
+    knn_right[rows_right] = _knn_mean(seg_right[rows_right], seg_left, config.neighbours)
     scores: dict[tuple[int, int], float] = {}
-    for i, j in candidates:
-        a, b = left[i], right[j]
-        if not _pair_allowed(a, b, config):
+    for i, js in partners.items():
+        a = left[i]
+        js = [j for j in sorted(js) if _pair_allowed(a, right[j], config)]
+        if not js:
             continue
-        sub = margins[offsets_left[i]:offsets_left[i + 1], offsets_right[j]:offsets_right[j + 1]]
-        score = pair_score(sub, a, b, config)
-        if score is not None:
-            scores[(i, j)] = score + 0.001 * float(doc_sims[i, j])
+        rows = slice(offsets_left[i], offsets_left[i + 1])
+        cols = np.concatenate([segment_rows[j] for j in js])
+        margins = (seg_left[rows] @ seg_right[cols].T) / (
+            (knn_left[rows, None] + knn_right[None, cols]) / 2)
+        at = 0
+        for j in js:
+            width = len(segment_rows[j])
+            score = pair_score(margins[:, at:at + width], a, right[j], config)
+            at += width
+            if score is not None:
+                scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
     yield from _mutual_best(scores, left, right, "translation")
 
 
@@ -258,16 +311,21 @@ def _anchor_pairs(left: list[PoolDoc], right: list[PoolDoc], config: Translation
 
 
 def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge]:
-    """Looser links: documents about the same event (mean-vector cosine), any language."""
+    """Looser links: documents about the same event (mean-vector cosine), any language. Rows
+    of new documents only, against the whole pool, block by block."""
     usable = [d for d in docs if len(d.vectors)]
     if len(usable) < 2:
         return
-    means = np.vstack([_unit(d.vectors.mean(axis=0)) for d in usable])
-    sims = means @ means.T
-    rows, cols = np.nonzero(np.triu(sims, k=1) >= config.story_threshold)
-    for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-        if _pair_allowed(usable[i], usable[j], config):
-            yield Edge(usable[i].member, usable[j].member, "story", round(float(sims[i, j]), 4))
+    means = np.vstack([_unit(d.vectors.mean(axis=0)) for d in usable]).astype(np.float32)
+    fresh = np.array([i for i, d in enumerate(usable) if not d.member.existing], np.int64)
+    for start, stop in _blocks(len(fresh), len(means)):
+        sims = means[fresh[start:stop]] @ means.T
+        rows, cols = np.nonzero(sims >= config.story_threshold)
+        for r, j in zip(rows.tolist(), cols.tolist(), strict=True):
+            i = int(fresh[start + r])
+            if (i < j or usable[j].member.existing) and _pair_allowed(usable[i], usable[j], config):
+                yield Edge(usable[i].member, usable[j].member, "story",
+                           round(float(sims[r, j]), 4))
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
