@@ -58,6 +58,10 @@ def prf(predicted: set, gold: set) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+#: sizes of the stories (2+ articles) of the last ``run_pipeline``
+STORY_SIZES: list[int] = []
+
+
 def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, set, float]:
     """-> (url -> copy_group_id, raw edge url pairs, seconds)."""
     source = work / "docs.jsonl"
@@ -81,6 +85,9 @@ def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, 
     found = con.execute(
         f"select url, article_id, copy_group_id from read_parquet('{output}/articles/**/*.parquet',"
         " hive_partitioning = true)").fetchall()
+    STORY_SIZES[:] = [n for (n,) in con.execute(
+        f"select count(*) from read_parquet('{output}/articles/**/*.parquet', hive_partitioning ="
+        " true) group by story_id having count(*) > 1 order by 1 desc").fetchall()]
     group = {url: g for url, _, g in found}
     by_id = {aid: url for url, aid, _ in found}
     raw = set()
@@ -106,6 +113,8 @@ def report(title: str, rows: list[dict], group: dict, raw: set, seconds: float) 
           f"{len(rows) / seconds:.1f} documents/s through the whole pipeline ({seconds:.0f} s)")
     print("  copy groups (pairwise): P {:.4f} R {:.4f} F1 {:.4f}".format(*prf(predicted, gold)))
     print("  raw pair decisions:     P {:.4f} R {:.4f} F1 {:.4f}".format(*prf(raw, gold)))
+    print(f"  stories (copies + same-event articles): {len(STORY_SIZES)} with 2+ articles, "
+          f"holding {sum(STORY_SIZES)} of {len(rows)}; largest {STORY_SIZES[:5]}")
     per = collections.defaultdict(lambda: [set(), set(), set()])
     for pairs, index in ((gold, 0), (predicted, 1), (raw, 2)):
         for a, b in pairs:

@@ -47,8 +47,10 @@ class NewsflowOptions(PipelineOptions):
                            help="headline + sentences embedded per article (5; 3 is ~1.7x "
                                 "faster with lower recall, see bench/dedup_eval.py)")
         dedup.add_argument("--story_threshold", "--story-threshold", dest="story_threshold",
-                           type=float, default=0.93,
-                           help="cosine of mean segment vectors for 'same story' (0.93)")
+                           type=float, default=0.6,
+                           help="'same story' when the cosine of two articles' mean segment "
+                                "vectors, each language's average direction in the pool "
+                                "removed, reaches this (0.6)")
         dedup.add_argument("--history_days", "--history-days", dest="history_days", type=int,
                            default=3, help="match new articles against the output's articles "
                                            "of the last N days (0: this run only; default 3)")

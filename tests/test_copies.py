@@ -168,3 +168,41 @@ def test_hausa_japanese_translations_align_in_order():
     without_chain = links(dataclasses.replace(config, chain_fraction=2.0,
                                               strong_chain_fraction=2.0))
     assert len(found) >= 55 and len(found) > len(without_chain)  # of 65 pairs
+
+
+def test_stories_group_reports_of_one_event_without_chaining_the_day():
+    """Seven English reports around Russia's Navy Day (two events: the parade, 40 new ships)
+    among 60 unrelated WMT news documents: the parade reports share a story, the ships
+    reports another, and unrelated news is not chained into them."""
+    import collections
+    import dataclasses
+
+    from transforms.dedup import Member, resolve_stories
+    from transforms.translation import PoolDoc, TranslationConfig, segments, story_edges
+
+    rows = [json.loads(line) for line in
+            (FIXTURES / "wmt_en_stories.jsonl").open(encoding="utf-8")]
+    config = TranslationConfig()
+    per_doc = [segments(None, r["text"], config) for r in rows]
+    vectors = E5Embedder().embed([s for segs in per_doc for s in segs])
+    docs, offset = [], 0
+    for i, segs in enumerate(per_doc):
+        member = Member(str(i), 0.0, 0.0, True, True, False, None, "en")
+        docs.append(PoolDoc(member, "en", vectors[offset:offset + len(segs)], frozenset(), 0,
+                            True))
+        offset += len(segs)
+
+    def stories(cfg: TranslationConfig) -> dict[str, str]:
+        return resolve_stories(list(story_edges(docs, cfg)))
+
+    found = stories(config)
+    # rows 0-6 of the fixture: 0, 1, 4, 6 report the parade; 2, 3 the ships; 5 the telecast
+    parade = {found.get(str(i)) for i in (0, 1, 4, 6)}
+    ships = {found.get(str(i)) for i in (2, 3)}
+    assert len(parade) == 1 and None not in parade
+    assert len(ships) == 1 and None not in ships and parade != ships
+    sizes = collections.Counter(found.values())
+    assert max(sizes.values()) <= 7
+    # raw mean vectors (no language direction removed) chain unrelated news together
+    raw = stories(dataclasses.replace(config, story_min_pool=10**6))
+    assert max(collections.Counter(raw.values()).values()) > 10  # 16 measured

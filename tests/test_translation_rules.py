@@ -110,7 +110,7 @@ def test_pools_run_block_by_block_with_the_same_result(monkeypatch):
     docs = pool(3, (), ())
     whole = {(e.a.article_id, e.b.article_id, e.score)
              for e in translation_edges(docs, TranslationConfig(), None)}
-    stories = set(translation.story_edges(docs, TranslationConfig(story_threshold=0.8)))
+    stories = set(translation.story_edges(docs, TranslationConfig(story_threshold=0.3)))
     assert stories
     monkeypatch.setattr(translation, "BLOCK_CELLS", 40)  # one or two rows per block
     blocked = translation._top_k(queries, items, 4)
@@ -118,7 +118,7 @@ def test_pools_run_block_by_block_with_the_same_result(monkeypatch):
     assert np.allclose(translation._knn_mean(queries, items, 4), knn, atol=1e-6)
     assert {(e.a.article_id, e.b.article_id, e.score)
             for e in translation_edges(docs, TranslationConfig(), None)} == whole
-    assert set(translation.story_edges(docs, TranslationConfig(story_threshold=0.8))) == stories
+    assert set(translation.story_edges(docs, TranslationConfig(story_threshold=0.3))) == stories
     assert ("en-source", "hr-copy", 0.6) in {(a, b, round(s, 1)) for a, b, s in whole}
 
 
