@@ -4,13 +4,16 @@ A raw cosine threshold between document vectors cannot separate translations fro
 the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
 document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
 of each side's 8 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
-translations when enough of their segments are each other's best match with a margin, and each
-document is the other's best such partner in that language. Candidates come from the mean
-segment vector (the nearest documents of each other language), so no step compares all pairs.
+translations when enough of their segments are each other's best match with a margin (or, for
+languages the model knows less well, when mutual best segments run in document order at a
+lower margin: ``pair_score``), and each document is the other's best such partner in that
+language. Candidates come from the mean segment vector (the nearest documents of each other
+language, for new documents only), so no step scores all pairs.
 
 Pools are windows of publication days: a document meets the documents of its own day and of
 the next, so translations published up to a day apart are compared, and margins are computed
-against what was published around the same time. Languages the model does not know get
+against what was published around the same time. Similarities are computed block by block, so
+a pool of any size runs in bounded memory. Languages the model does not know get
 language-independent anchors instead (numbers and transliterated names), never nothing.
 """
 
