@@ -331,13 +331,12 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     means = np.vstack([_unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
     if len(docs) < config.story_min_pool:
         return means, config.story_raw_threshold
-    overall = means.mean(axis=0)
+    overall, prior = means.mean(axis=0), config.story_min_pool  # prior weight of the pool's
     languages = np.array([d.language for d in docs])
     centred = means.copy()
     for language in set(languages.tolist()):
         rows = languages == language
-        weight = config.story_min_pool
-        centred[rows] -= (means[rows].sum(axis=0) + weight * overall) / (rows.sum() + weight)
+        centred[rows] -= (means[rows].sum(axis=0) + prior * overall) / (rows.sum() + prior)
     norms = np.linalg.norm(centred, axis=1, keepdims=True)
     return centred / np.maximum(norms, 1e-12), config.story_threshold
 
