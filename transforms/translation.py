@@ -331,7 +331,8 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     means = np.vstack([_unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
     if len(docs) < config.story_min_pool:
         return means, config.story_raw_threshold
-    overall, prior = means.mean(axis=0), config.story_min_pool  # prior weight of the pool's
+    overall = means.mean(axis=0)
+    prior = config.story_min_pool  # the pool's average counts as this many documents
     languages = np.array([d.language for d in docs])
     centred = means.copy()
     for language in set(languages.tolist()):
