@@ -139,17 +139,13 @@ def test_other_embedders_plug_in_and_load_from_their_packages():
         load_embedder("nonsense")
 
 
-def test_hausa_japanese_translations_align_in_order():
-    """e5-small aligns Hausa sentences weakly: many true pairs have no segment at the usual
-    margin, but their mutual best segments run in order (the ordered-chain rule)."""
-    import dataclasses
-
+def embedded_pool(fixture: str, config) -> tuple[list[dict], list]:
+    """A fixture's rows and their PoolDocs (article id = row index), embedded with the bundled
+    e5 as the pipeline does: one translation pool, every document new."""
     from transforms.dedup import Member
-    from transforms.translation import PoolDoc, TranslationConfig, segments, translation_edges
+    from transforms.translation import PoolDoc, segments
 
-    rows = [json.loads(line) for line in
-            (FIXTURES / "wmt_ha_ja.jsonl").open(encoding="utf-8")]
-    config = TranslationConfig()
+    rows = [json.loads(line) for line in (FIXTURES / fixture).open(encoding="utf-8")]
     per_doc = [segments(None, r["text"], config) for r in rows]
     vectors = E5Embedder().embed([s for segs in per_doc for s in segs])
     docs, offset = [], 0
@@ -158,6 +154,18 @@ def test_hausa_japanese_translations_align_in_order():
         docs.append(PoolDoc(member, row["lang"], vectors[offset:offset + len(segs)],
                             frozenset(), 0, True))
         offset += len(segs)
+    return rows, docs
+
+
+def test_hausa_japanese_translations_align_in_order():
+    """e5-small aligns Hausa sentences weakly: many true pairs have no segment at the usual
+    margin, but their mutual best segments run in order (the ordered-chain rule)."""
+    import dataclasses
+
+    from transforms.translation import TranslationConfig, translation_edges
+
+    config = TranslationConfig()
+    rows, docs = embedded_pool("wmt_ha_ja.jsonl", config)
 
     def links(cfg: TranslationConfig) -> list[bool]:
         return [rows[int(e.a.article_id)]["doc_key"] == rows[int(e.b.article_id)]["doc_key"]
@@ -177,20 +185,11 @@ def test_stories_group_reports_of_one_event_without_chaining_the_day():
     import collections
     import dataclasses
 
-    from transforms.dedup import Member, resolve_stories
-    from transforms.translation import PoolDoc, TranslationConfig, segments, story_edges
+    from transforms.dedup import resolve_stories
+    from transforms.translation import TranslationConfig, story_edges
 
-    rows = [json.loads(line) for line in
-            (FIXTURES / "wmt_en_stories.jsonl").open(encoding="utf-8")]
     config = TranslationConfig()
-    per_doc = [segments(None, r["text"], config) for r in rows]
-    vectors = E5Embedder().embed([s for segs in per_doc for s in segs])
-    docs, offset = [], 0
-    for i, segs in enumerate(per_doc):
-        member = Member(str(i), 0.0, 0.0, True, True, False, None, "en")
-        docs.append(PoolDoc(member, "en", vectors[offset:offset + len(segs)], frozenset(), 0,
-                            True))
-        offset += len(segs)
+    _, docs = embedded_pool("wmt_en_stories.jsonl", config)
 
     def stories(cfg: TranslationConfig) -> dict[str, str]:
         return resolve_stories(list(story_edges(docs, cfg)))
