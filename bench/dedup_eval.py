@@ -143,15 +143,13 @@ def tradeoff(rows: list[dict], embedder_spec: str = "e5") -> None:
     """Segments embedded per document vs quality vs speed, for the translation stage alone."""
     import numpy as np
 
-    from transforms.dedup import Member, resolve_groups
+    from transforms.dedup.alignment import translation_edges
+    from transforms.dedup.config import TranslationConfig
+    from transforms.dedup.groups import resolve_groups
+    from transforms.dedup.members import Member
+    from transforms.dedup.pools import PoolDoc
+    from transforms.dedup.segments import anchors, segments
     from transforms.embedding import XLMR_LANGUAGES, load_embedder
-    from transforms.translation import (
-        PoolDoc,
-        TranslationConfig,
-        anchors,
-        segments,
-        translation_edges,
-    )
 
     config = TranslationConfig()
     embedder = load_embedder(embedder_spec)

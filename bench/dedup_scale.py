@@ -6,14 +6,14 @@ and how a translation pool (one publication day) scales.
 
 Synthetic documents (Zipf-distributed words, ~150 words each, 10% of them lightly edited
 copies of another document) go through the stage's work: word 5-gram shingles and MinHash
-signatures (``transforms.near.signatures``, the pipeline's own function), LSH banding, and
-verification of bucket mates by estimated Jaccard (``transforms.near.jaccard`` semantics,
+signatures (``transforms.dedup.near.signatures``, the pipeline's own function), LSH banding, and
+verification of bucket mates by estimated Jaccard (``transforms.dedup.near.jaccard`` semantics,
 vectorised). Each size runs in a fresh process so its peak RSS is its own; the growth exponent
 is the slope of log(time) over log(size). Up to ``--beam-max`` documents the Beam transform
 itself (``NearDuplicateEdges`` on the in-process runner) is timed too, to show the runner's
 per-element overhead next to the work. Recall of the planted copies is printed as a check.
 
-Translation pools (``transforms.translation.translation_edges`` and ``story_edges``, the
+Translation pools (``transforms.dedup.alignment.translation_edges`` and ``stories.story_edges``, the
 pipeline's functions) get synthetic segment vectors: 5 per document, 384 dimensions, four
 languages, a third of the documents translated (their segments with a little noise) into
 another language. ``--pools``: every document new (a first run; the work is quadratic in
@@ -94,7 +94,7 @@ def near_pairs(signature_matrix, config):
 def run_size(n: int) -> dict:
     import numpy as np
 
-    from transforms.near import NearConfig, signatures
+    from transforms.dedup.near import NearConfig, signatures
 
     config = NearConfig()
     start = time.perf_counter()
@@ -115,7 +115,7 @@ def run_size(n: int) -> dict:
 def run_beam(n: int) -> dict:
     import apache_beam as beam
 
-    from transforms.near import AddSignatures, NearConfig, NearDuplicateEdges
+    from transforms.dedup.near import AddSignatures, NearConfig, NearDuplicateEdges
 
     config = NearConfig()
     docs = [{"article_id": f"{d:08d}", "text": t, "language": "en"}
@@ -133,8 +133,8 @@ def synthetic_pool(n: int, new: int, seed: int = 7):
     translation of the one two places before it."""
     import numpy as np
 
-    from transforms.dedup import Member
-    from transforms.translation import PoolDoc
+    from transforms.dedup.members import Member
+    from transforms.dedup.pools import PoolDoc
 
     rng = np.random.default_rng(seed)
     languages = ["en", "de", "fr", "ja"]
@@ -155,7 +155,9 @@ def synthetic_pool(n: int, new: int, seed: int = 7):
 
 
 def run_pool(n: int, new: int) -> dict:
-    from transforms.translation import TranslationConfig, story_edges, translation_edges
+    from transforms.dedup.alignment import translation_edges
+    from transforms.dedup.config import TranslationConfig
+    from transforms.dedup.stories import story_edges
 
     docs, planted = synthetic_pool(n, new)
     config = TranslationConfig()

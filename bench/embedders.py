@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from transforms.dedup.config import TranslationConfig  # noqa: E402
+from transforms.dedup.segments import segments  # noqa: E402
 from transforms.embedding import load_embedder  # noqa: E402
-from transforms.translation import TranslationConfig, segments  # noqa: E402
 
 
 def main() -> int:

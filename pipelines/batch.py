@@ -23,15 +23,24 @@ from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import NewsflowOptions, with_default_runner
-from transforms.clean import MIN_PAGE_WORDS, clean_article
-from transforms.dedup import Clusters, MarkDuplicates, ReadRecentArticles
+from transforms.clean import CleanArticles
+from transforms.dedup import (
+    AddSignatures,
+    Clusters,
+    EmbedSegments,
+    MarkDuplicates,
+    NearConfig,
+    NearDuplicateEdges,
+    ReadRecentArticles,
+    TranslationConfig,
+    TranslationEdges,
+)
 from transforms.embedding import embedder_languages
-from transforms.enrich import LanguageIdentifier, canonical_url, enrich, word_count
+from transforms.enrich import EnrichArticles, canonical_url
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
-from transforms.near import AddSignatures, NearConfig, NearDuplicateEdges
 from transforms.rejects import REJECTS, reject
 from transforms.sinks import PublishRun, WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
@@ -43,7 +52,6 @@ from transforms.state import (
     state_row,
     validators,
 )
-from transforms.translation import EmbedSegments, TranslationConfig, TranslationEdges
 
 
 def new_run_id() -> str:
@@ -89,37 +97,6 @@ class ValidateRequest(beam.DoFn):
             yield reject(request, "input", "invalid_url", f"cannot parse URL {url!r}")
         else:
             yield request
-
-
-class CleanArticles(beam.DoFn):
-    REJECTS = REJECTS
-
-    def process(self, record: dict) -> Iterator:
-        record = clean_article(record)
-        words = word_count(record["text"])
-        if words and (words >= MIN_PAGE_WORDS or record.get("source_kind") == "jsonl"):
-            yield record
-        elif words:
-            yield reject(record, "clean", "too_short",
-                         f"{words} words of text: a menu or stub page, not an article "
-                         f"(pages need {MIN_PAGE_WORDS})")
-        else:
-            yield reject(record, "clean", "empty_after_cleaning",
-                         "only boilerplate was left after removing share bars, forms and labels")
-
-
-class EnrichArticles(beam.DoFn):
-    def __init__(self, run_id: str):
-        self.run_id = run_id
-        self.enriched = Metrics.counter("enrich", "enriched")
-
-    def setup(self):
-        self.identifier = LanguageIdentifier()
-
-    def process(self, record: dict) -> Iterator[dict]:
-        self.enriched.inc()
-        Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()
-        yield enrich(record, self.identifier, self.run_id)
 
 
 def _kept(previous: dict | None) -> dict:

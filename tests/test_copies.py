@@ -10,8 +10,8 @@ import numpy as np
 
 from pipelines.batch import run
 from pipelines.query import connect
+from transforms.dedup.near import NearConfig, band_keys, jaccard, signatures
 from transforms.embedding import XLMR_LANGUAGES, E5Embedder
-from transforms.near import NearConfig, band_keys, jaccard, signatures
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SLICE = [json.loads(line) for line in (FIXTURES / "wmt_slice.jsonl").open(encoding="utf-8")]
@@ -142,8 +142,9 @@ def test_other_embedders_plug_in_and_load_from_their_packages():
 def embedded_pool(fixture: str, config) -> tuple[list[dict], list]:
     """A fixture's rows and their PoolDocs (article id = row index), embedded with the bundled
     e5 as the pipeline does: one translation pool, every document new."""
-    from transforms.dedup import Member
-    from transforms.translation import PoolDoc, segments
+    from transforms.dedup.members import Member
+    from transforms.dedup.pools import PoolDoc
+    from transforms.dedup.segments import segments
 
     rows = [json.loads(line) for line in (FIXTURES / fixture).open(encoding="utf-8")]
     per_doc = [segments(None, r["text"], config) for r in rows]
@@ -162,7 +163,8 @@ def test_hausa_japanese_translations_align_in_order():
     margin, but their mutual best segments run in order (the ordered-chain rule)."""
     import dataclasses
 
-    from transforms.translation import TranslationConfig, translation_edges
+    from transforms.dedup.alignment import translation_edges
+    from transforms.dedup.config import TranslationConfig
 
     config = TranslationConfig()
     rows, docs = embedded_pool("wmt_ha_ja.jsonl", config)
@@ -185,8 +187,8 @@ def test_stories_group_reports_of_one_event_without_chaining_the_day():
     import collections
     import dataclasses
 
-    from transforms.dedup import resolve_stories
-    from transforms.translation import TranslationConfig, story_edges
+    from transforms.dedup.config import TranslationConfig
+    from transforms.dedup.stories import resolve_stories, story_edges
 
     config = TranslationConfig()
     _, docs = embedded_pool("wmt_en_stories.jsonl", config)

@@ -1,11 +1,10 @@
-from transforms.dedup import (
-    Edge,
-    Member,
+from transforms.dedup.exact import star_edges
+from transforms.dedup.groups import (
     require_corroboration,
     resolve_groups,
     split_language_conflicts,
-    star_edges,
 )
+from transforms.dedup.members import Edge, Member
 
 
 def m(aid, published, original=True, self_canonical=True, fetched=0.0, language=None,

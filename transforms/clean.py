@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
+
+import apache_beam as beam
+
+from transforms.enrich import word_count
+from transforms.rejects import REJECTS, reject
 
 _SOCIAL = (
     r"facebook|twitter|x|whatsapp|telegram|linkedin|pinterest|reddit|email|e-mail|mail|"
@@ -121,3 +127,26 @@ def clean_article(record: dict[str, Any]) -> dict[str, Any]:
         if record.get(key):
             record[key] = normalize_text(record[key]).replace("\n", " ") or None
     return record
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam wiring
+
+
+class CleanArticles(beam.DoFn):
+    """Articles -> cleaned articles; pages left with too little text -> rejects."""
+
+    REJECTS = REJECTS
+
+    def process(self, record: dict) -> Iterator:
+        record = clean_article(record)
+        words = word_count(record["text"])
+        if words and (words >= MIN_PAGE_WORDS or record.get("source_kind") == "jsonl"):
+            yield record
+        elif words:
+            yield reject(record, "clean", "too_short",
+                         f"{words} words of text: a menu or stub page, not an article "
+                         f"(pages need {MIN_PAGE_WORDS})")
+        else:
+            yield reject(record, "clean", "empty_after_cleaning",
+                         "only boilerplate was left after removing share bars, forms and labels")

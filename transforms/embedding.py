@@ -7,7 +7,7 @@ ships (nothing is downloaded at run time), run on ONNX Runtime (``transforms/e5_
 Universal Sentence Encoder in numpy (faster, 16 languages); ``py:package.module:Factory`` plugs
 in any local model (say a sentence-transformers directory already on disk). Every embedder says
 which languages it knows; documents in other languages get only the language-independent
-signals (numbers and names, ``transforms/translation.py``).
+signals (numbers and names, ``transforms/dedup/segments.py``).
 """
 
 from __future__ import annotations

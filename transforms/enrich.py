@@ -13,9 +13,12 @@ import datetime as dt
 import hashlib
 import re
 import unicodedata
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import apache_beam as beam
+from apache_beam.metrics import Metrics
 from courlan import extract_domain, normalize_url
 
 from schemas import SCHEMA_VERSION
@@ -165,3 +168,23 @@ def _absolute(base: str, url: str) -> str:
     from urllib.parse import urljoin
 
     return urljoin(base, url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam wiring
+
+
+class EnrichArticles(beam.DoFn):
+    """Cleaned articles -> enriched articles (the language model is opened once per worker)."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.enriched = Metrics.counter("enrich", "enriched")
+
+    def setup(self):
+        self.identifier = LanguageIdentifier()
+
+    def process(self, record: dict) -> Iterator[dict]:
+        self.enriched.inc()
+        Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()
+        yield enrich(record, self.identifier, self.run_id)

@@ -1,105 +1,25 @@
-"""Duplicate detection and copy groups.
+"""Copy groups: connected components of the copy edges, with the rules that keep a group one
+story (one document per language, corroboration for borderline links), the canonical member of
+each group, and the Beam step that marks every article with its group.
 
 Duplicates are *marked*, never dropped: every article keeps its row, and copies point at the
-group's canonical member through ``duplicate_of``. Detection produces *edges* (pairs of articles
-found to be copies, with a kind and a score); any detector adds edges to the same collection.
-Copy groups are the connected components of the edge graph. Only the edge list (small: copies
-are a fraction of articles) is gathered in one place; articles themselves stay distributed and
+group's canonical member through ``duplicate_of``. Only the edge list (small: copies are a
+fraction of articles) is gathered in one place; articles themselves stay distributed and
 receive their group assignment through a side input.
-
-Levels: ``exact`` (same canonical URL or same normalised-text hash) is built here; ``near`` and
-``translation`` edges plug into ``MarkDuplicates`` through ``extra_edges``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.enrich import canonical_url
-from transforms.sinks import ReadEarlierOutput, matching_files
-
-#: Severity order of copy kinds: a member reached through a translation edge is a translation.
-KIND_ORDER = {"exact": 0, "near": 1, "translation": 2}
-
-_FAR_FUTURE = dt.datetime.max.replace(tzinfo=dt.timezone.utc).timestamp()
-
-
-class Member(NamedTuple):
-    """What choosing a canonical copy needs to know about an article."""
-
-    article_id: str
-    published: float  # POSIX seconds; +inf-like when unknown (unknown dates lose)
-    fetched: float
-    original_language: bool  # False for a copy known to be a translation of another language
-    self_canonical: bool = True  # False when the page names another URL as its canonical
-    existing: bool = False  # written by an earlier run (its row is not rewritten)
-    group: str | None = None  # an existing article's copy_group_id
-    language: str | None = None
-    story: str | None = None  # an existing article's story_id
-
-    @property
-    def rank(self) -> tuple:
-        # an earlier run's group keeps its canonical: new copies join it
-        return (not self.existing, self.published, not self.original_language,
-                not self.self_canonical, self.fetched, self.article_id)
-
-
-class Edge(NamedTuple):
-    a: Member
-    b: Member
-    kind: str
-    score: float
-
-
-def _ts(value: Any, default: float) -> float:
-    if isinstance(value, dt.datetime):
-        return value.timestamp()
-    return default
-
-
-def member_of(record: dict[str, Any]) -> Member:
-    own = canonical_url(record.get("final_url") or record.get("url"))
-    existing = bool(record.get("existing"))
-    return Member(
-        record["article_id"],
-        _ts(record.get("published_at"), _FAR_FUTURE),
-        _ts(record.get("fetched_at"), _FAR_FUTURE),
-        True,
-        own is None or own == record.get("canonical_url"),
-        existing,
-        record.get("copy_group_id") if existing else None,
-        record.get("language"),
-        record.get("story_id") if existing else None,
-    )
-
-
-def exact_keys(record: dict[str, Any]) -> list[str]:
-    keys = []
-    if record.get("canonical_url"):
-        keys.append("url:" + record["canonical_url"])
-    if record.get("content_hash") and (record.get("word_count") or 0) > 0:
-        keys.append("text:" + record["content_hash"])
-    return keys
-
-
-def star_edges(members: Iterable[Member], kind: str = "exact", score: float = 1.0) -> list[Edge]:
-    """Edges linking every member of a same-key group to its best-ranked member."""
-    unique = sorted({m.article_id: m for m in members}.values(), key=lambda m: m.rank)
-    return [Edge(unique[0], other, kind, score) for other in unique[1:]
-            if not (unique[0].existing and other.existing)]
-
-
-def _find(parent: dict[str, str], node: str) -> str:
-    while parent.get(node, node) != node:
-        parent[node] = parent.get(parent[node], parent[node])
-        node = parent[node]
-    return node
+from transforms.dedup.exact import ExactDuplicateEdges
+from transforms.dedup.members import KIND_ORDER, WEAK_TRANSLATION, Edge, Member, find
+from transforms.dedup.stories import resolve_stories
 
 
 def _strength(edge: Edge) -> tuple[int, float]:
@@ -115,22 +35,22 @@ def _conflicts(edges: list[Edge]) -> int:
     for e in edges:
         language[e.a.article_id] = e.a.language or "und"
         language[e.b.article_id] = e.b.language or "und"
-        groups[_find(groups, e.a.article_id)] = _find(groups, e.b.article_id)
+        groups[find(groups, e.a.article_id)] = find(groups, e.b.article_id)
         if e.kind in ("exact", "near"):
-            copies[_find(copies, e.a.article_id)] = _find(copies, e.b.article_id)
+            copies[find(copies, e.a.article_id)] = find(copies, e.b.article_id)
     seen: dict[tuple[str, str], set[str]] = defaultdict(set)
     for node, lang in language.items():
-        seen[(_find(groups, node), lang)].add(_find(copies, node))
+        seen[(find(groups, node), lang)].add(find(copies, node))
     return sum(len(v) * (len(v) - 1) // 2 for v in seen.values())
 
 
 def _components(edges: list[Edge]) -> list[list[Edge]]:
     parent: dict[str, str] = {}
     for e in edges:
-        parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+        parent[find(parent, e.a.article_id)] = find(parent, e.b.article_id)
     out: dict[str, list[Edge]] = defaultdict(list)
     for e in edges:
-        out[_find(parent, e.a.article_id)].append(e)
+        out[find(parent, e.a.article_id)].append(e)
     return list(out.values())
 
 
@@ -176,11 +96,6 @@ def split_language_conflicts(edges: list[Edge]) -> list[Edge]:
     return kept
 
 
-#: Translation links scoring below this (2 of 5 segments aligned) are borderline: articles on
-#: the same event by different outlets can get there through shared quotes and figures.
-WEAK_TRANSLATION = 0.5
-
-
 def require_corroboration(edges: list[Edge], weak_below: float = WEAK_TRANSLATION) -> list[Edge]:
     """Drops borderline translation links between two groups that each already hold several
     documents (groups as the other links form them).
@@ -198,13 +113,13 @@ def require_corroboration(edges: list[Edge], weak_below: float = WEAK_TRANSLATIO
     parent: dict[str, str] = {}
     for e in edges:
         if not weak(e):
-            parent[_find(parent, e.a.article_id)] = _find(parent, e.b.article_id)
+            parent[find(parent, e.a.article_id)] = find(parent, e.b.article_id)
     size: dict[str, int] = defaultdict(int)
     for node in {m.article_id for e in edges for m in (e.a, e.b)}:
-        size[_find(parent, node)] += 1
+        size[find(parent, node)] += 1
 
     def bridges_groups(e: Edge) -> bool:
-        ra, rb = _find(parent, e.a.article_id), _find(parent, e.b.article_id)
+        ra, rb = find(parent, e.a.article_id), find(parent, e.b.article_id)
         return ra != rb and size[ra] > 1 and size[rb] > 1
 
     return [e for e in edges if not (weak(e) and bridges_groups(e))]
@@ -276,28 +191,6 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     return assignment
 
 
-def resolve_stories(edges: Iterable[Edge]) -> dict[str, str]:
-    """``story_id`` for every article linked to another (copies are one story too): the
-    earlier run's story id when the story already exists, else its best-ranked member's id."""
-    parent: dict[str, str] = {}
-    members: dict[str, Member] = {}
-    for edge in edges:
-        members.setdefault(edge.a.article_id, edge.a)
-        members.setdefault(edge.b.article_id, edge.b)
-        parent[_find(parent, edge.a.article_id)] = _find(parent, edge.b.article_id)
-    components: dict[str, list[Member]] = defaultdict(list)
-    for article_id, member in members.items():
-        components[_find(parent, article_id)].append(member)
-    stories = {}
-    for component in components.values():
-        lead = min(component, key=lambda m: m.rank)
-        story = lead.story or lead.group or lead.article_id
-        for member in component:
-            if not member.existing:
-                stories[member.article_id] = story
-    return stories
-
-
 def apply_assignment(record: dict[str, Any], assignment: dict[str, dict],
                      stories: dict[str, str] | None = None) -> dict[str, Any]:
     found = assignment.get(record["article_id"])
@@ -322,19 +215,6 @@ class _CountAssigned(beam.DoFn):
         else:
             self.unique.inc()
         yield record
-
-
-class ExactDuplicateEdges(beam.PTransform):
-    """Articles -> ``Edge``s between articles sharing a canonical URL or a text hash."""
-
-    def expand(self, articles):
-        return (
-            articles
-            | "ExactKeys" >> beam.FlatMap(
-                lambda r: [(key, member_of(r)) for key in exact_keys(r)])
-            | "GroupByExactKey" >> beam.GroupByKey()
-            | "StarEdges" >> beam.FlatMap(lambda kv: star_edges(kv[1]))
-        )
 
 
 class MarkDuplicates(beam.PTransform):
@@ -369,86 +249,4 @@ class MarkDuplicates(beam.PTransform):
         return articles | "AssignGroups" >> beam.ParDo(
             _CountAssigned(), beam.pvalue.AsSingleton(assignment),
             beam.pvalue.AsSingleton(stories),
-        )
-
-
-CLUSTER_FIELDS = ("article_id", "copy_group_id", "story_id", "duplicate_of", "is_canonical",
-                  "language", "dup_kind", "published_at")
-
-#: Columns an earlier run's article contributes to this run's duplicate detection.
-HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language", "published_at",
-                   "fetched_at", "content_hash", "word_count", "copy_group_id", "story_id",
-                   "minhash", "seg_vectors", "seg_dim", "anchors"]
-
-
-def recent_article_files(root: str, days: int, today: dt.date | None = None) -> list[str]:
-    """Article files of the last ``days`` publication days (and undated future ones)."""
-    if days <= 0:
-        return []
-    today = today or dt.datetime.now(dt.timezone.utc).date()
-    cutoff = (today - dt.timedelta(days=days)).isoformat()
-    files = []
-    for path in matching_files(f"{root.rstrip('/')}/articles/date=*/lang=*/*.parquet"):
-        part = next((p for p in path.split("/") if p.startswith("date=")), "")
-        if part[5:] >= cutoff:
-            files.append(path)
-    return files
-
-
-class ReadRecentArticles(beam.PTransform):
-    """Recent articles of earlier runs (signatures, not text), flagged ``existing``."""
-
-    def __init__(self, root: str, days: int):
-        super().__init__()
-        self.root, self.days = root, days
-
-    def expand(self, pbegin):
-        files = recent_article_files(self.root, self.days)
-        return (
-            pbegin
-            | "ReadHistory" >> ReadEarlierOutput(files, HISTORY_COLUMNS)
-            | "FlagExisting" >> beam.Map(lambda r: {**r, "existing": True})
-        )
-
-
-def cluster_rows(element: tuple[tuple[str, str], Iterable[dict]], run_id: str) -> list[dict]:
-    """``((kind, cluster_id), articles)`` -> a clusters row when the cluster is a real group."""
-    from schemas import SCHEMA_VERSION
-
-    (kind, cluster_id), records = element
-    records = sorted(records, key=lambda r: r["article_id"])
-    joined = any(r.get("duplicate_of") and r["duplicate_of"] not in
-                 {x["article_id"] for x in records} for r in records)
-    if len(records) < 2 and not joined and not (kind == "story" and
-                                                  cluster_id != records[0]["article_id"]):
-        return []
-    published = [r.get("published_at") for r in records if r.get("published_at")]
-    canonical = next((r["article_id"] for r in records if r.get("is_canonical")), None)
-    return [{
-        "cluster_id": cluster_id, "kind": kind,
-        "canonical_id": cluster_id if kind == "copy_group" else canonical,
-        "member_ids": [r["article_id"] for r in records],
-        "languages": sorted({r.get("language") or "und" for r in records}),
-        "dup_kinds": sorted({r.get("dup_kind") for r in records if r.get("dup_kind")}),
-        "first_seen": min(published) if published else None,
-        "size": len(records), "run_id": run_id, "schema_version": SCHEMA_VERSION,
-    }]
-
-
-class Clusters(beam.PTransform):
-    """Final articles -> clusters rows (one per copy group and per story)."""
-
-    def __init__(self, run_id: str):
-        super().__init__()
-        self.run_id = run_id
-
-    def expand(self, articles):
-        run_id = self.run_id
-        return (
-            articles
-            | "SlimForClusters" >> beam.Map(lambda r: {k: r.get(k) for k in CLUSTER_FIELDS})
-            | "ClusterKeys" >> beam.FlatMap(lambda r: [
-                (("copy_group", r["copy_group_id"]), r), (("story", r["story_id"]), r)])
-            | "GroupClusters" >> beam.GroupByKey()
-            | "ClusterRows" >> beam.FlatMap(cluster_rows, run_id)
         )

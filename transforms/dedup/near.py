@@ -22,7 +22,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.dedup import Edge, member_of
+from transforms.dedup.members import Edge, member_of
 from transforms.enrich import text_key
 
 

@@ -1,0 +1,181 @@
+"""Translated copies across languages: margin alignment of segments, mutual best documents.
+
+A raw cosine threshold between document vectors cannot separate translations from articles on
+the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
+document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
+of each side's 8 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
+translations when enough of their segments are each other's best match with a margin (or, for
+languages the model knows less well, when mutual best segments run in document order at a
+lower margin: ``pair_score``), and each document is the other's best such partner in that
+language. Candidates come from the mean segment vector (the nearest documents of each other
+language, for new documents only), so no step scores all pairs. Languages the model does not
+know get language-independent anchors instead (numbers and transliterated names), never nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterator
+
+import numpy as np
+
+from transforms.dedup.config import TranslationConfig
+from transforms.dedup.members import WEAK_TRANSLATION, Edge
+from transforms.dedup.pools import PoolDoc, pair_allowed
+from transforms.dedup.similarity import knn_mean, top_k, unit
+
+
+def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
+                      known: frozenset[str] | None) -> Iterator[Edge]:
+    """Verified translation pairs among a pool's documents (pure; no Beam)."""
+    by_lang: dict[str, list[PoolDoc]] = defaultdict(list)
+    for doc in docs:
+        by_lang[doc.language].append(doc)
+    with_vectors = {lang: [d for d in group if len(d.vectors)] for lang, group in by_lang.items()}
+    for la, lb in itertools.combinations(sorted(by_lang), 2):
+        left, right = by_lang[la], by_lang[lb]
+        if not any(d.home for d in left + right):
+            continue
+        model_knows = known is None or (la in known and lb in known)
+        if model_knows:
+            if with_vectors[la] and with_vectors[lb]:
+                yield from _aligned_pairs(with_vectors[la], with_vectors[lb], config)
+        else:
+            yield from _anchor_pairs(left, right, config)
+
+
+def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str):
+    best_left: dict[int, tuple[float, int]] = {}
+    best_right: dict[int, tuple[float, int]] = {}
+    for (i, j), score in scores.items():
+        if score > best_left.get(i, (-1.0, -1))[0]:
+            best_left[i] = (score, j)
+        if score > best_right.get(j, (-1.0, -1))[0]:
+            best_right[j] = (score, i)
+    for i, (score, j) in best_left.items():
+        if best_right[j][1] == i:
+            yield Edge(left[i].member, right[j].member, kind, round(float(score), 4))
+
+
+def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
+    """Candidates are the nearest documents (mean segment vector) of every *new* document, both
+    ways; margins are computed for the segments of candidate pairs only. A pool holding a
+    day's earlier articles (``existing``) and one run's new ones therefore costs
+    O(new x pool), not O(pool^2): pairs of two earlier articles were decided before."""
+    seg_left = np.vstack([d.vectors for d in left]).astype(np.float32)
+    seg_right = np.vstack([d.vectors for d in right]).astype(np.float32)
+    offsets_left = np.cumsum([0] + [len(d.vectors) for d in left])
+    offsets_right = np.cumsum([0] + [len(d.vectors) for d in right])
+    segment_rows = [np.arange(offsets_right[j], offsets_right[j + 1]) for j in range(len(right))]
+    mean_left = np.vstack([unit(d.vectors.mean(axis=0)) for d in left]).astype(np.float32)
+    mean_right = np.vstack([unit(d.vectors.mean(axis=0)) for d in right]).astype(np.float32)
+    new_left = np.array([i for i, d in enumerate(left) if not d.member.existing], np.int64)
+    new_right = np.array([j for j, d in enumerate(right) if not d.member.existing], np.int64)
+    partners: dict[int, set[int]] = defaultdict(set)
+    if len(new_left):
+        nearest = top_k(mean_left[new_left], mean_right, config.candidates)[0]
+        for i, row in zip(new_left.tolist(), nearest.tolist(), strict=True):
+            partners[i].update(row)
+    if len(new_right):
+        nearest = top_k(mean_right[new_right], mean_left, config.candidates)[0]
+        for j, row in zip(new_right.tolist(), nearest.tolist(), strict=True):
+            for i in row:
+                partners[i].add(j)
+    if not partners:
+        return
+    # ratio margin denominators: mean cosine of a segment's k nearest on the other side
+    knn_left, knn_right = np.ones(len(seg_left), np.float32), np.ones(len(seg_right), np.float32)
+    rows_left = np.concatenate([np.arange(offsets_left[i], offsets_left[i + 1])
+                                for i in sorted(partners)])
+    rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
+    knn_left[rows_left] = knn_mean(seg_left[rows_left], seg_right, config.neighbours)
+    knn_right[rows_right] = knn_mean(seg_right[rows_right], seg_left, config.neighbours)
+    scores: dict[tuple[int, int], float] = {}
+    for i, js in partners.items():
+        a = left[i]
+        js = [j for j in sorted(js) if pair_allowed(a, right[j], config)]
+        if not js:
+            continue
+        rows = slice(offsets_left[i], offsets_left[i + 1])
+        cols = np.concatenate([segment_rows[j] for j in js])
+        margins = (seg_left[rows] @ seg_right[cols].T) / (
+            (knn_left[rows, None] + knn_right[None, cols]) / 2)
+        at = 0
+        for j in js:
+            width = len(segment_rows[j])
+            score = pair_score(margins[:, at:at + width], a, right[j], config)
+            at += width
+            if score is not None:
+                scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
+    yield from _mutual_best(scores, left, right, "translation")
+
+
+def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> float | None:
+    """Segment margins of two documents -> their translation score, or None.
+
+    Clear: at least ``min_aligned_fraction`` of the shorter document's segments are mutual best
+    at ``segment_margin`` (score = that fraction). Borderline (score < WEAK_TRANSLATION, so
+    ``require_corroboration`` applies): fewer aligned at that margin but an order-preserving
+    chain of mutual best pairs at ``chain_margin`` — translations keep sentence order; chance
+    matches between two reports of one event do not."""
+    if sub.size == 0:
+        return None
+    best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
+    mutual = [(x, int(y)) for x, y in enumerate(best_b) if best_a[y] == x]
+    shorter = min(sub.shape)
+    # one-sentence documents (chat lines, product titles) align by chance more often
+    needed = config.short_margin if shorter == 1 else config.segment_margin
+    aligned = sum(1 for x, y in mutual if sub[x, y] >= needed)
+    fraction = aligned / shorter
+    enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
+    if enough and fraction >= config.min_aligned_fraction:
+        # numbers veto only borderline pairs: translators convert units (130 miles -> 210 km)
+        clear = shorter > 1 and fraction >= WEAK_TRANSLATION
+        return fraction if clear or _numbers_agree(a, b) else None
+    if shorter < 3:
+        return None
+    covered = ordered_chain([(x, y) for x, y in mutual if sub[x, y] >= config.chain_margin])
+    needed_chain = (config.strong_chain_fraction if float(sub.max()) >= config.short_margin
+                    else config.chain_fraction)
+    if covered >= 3 and covered / shorter >= needed_chain and _numbers_agree(a, b):
+        return 0.3 * covered / shorter  # ranks below every pair aligned at segment_margin
+    return None
+
+
+def ordered_chain(pairs: list[tuple[int, int]]) -> int:
+    """Length of the longest chain of (i, j) pairs increasing in both i and j."""
+    pairs = sorted(pairs)
+    longest = [1] * len(pairs)
+    for k, (i, j) in enumerate(pairs):
+        for m in range(k):
+            if pairs[m][0] < i and pairs[m][1] < j:
+                longest[k] = max(longest[k], longest[m] + 1)
+    return max(longest, default=0)
+
+
+def _numbers_agree(a: PoolDoc, b: PoolDoc) -> bool:
+    """Two documents that both quote several numbers and share none are not copies."""
+    na = {x for x in a.anchors if x.startswith("#")}
+    nb = {x for x in b.anchors if x.startswith("#")}
+    return len(na) < 2 or len(nb) < 2 or bool(na & nb)
+
+
+def _anchor_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
+    scores: dict[tuple[int, int], float] = {}
+    index: dict[str, list[int]] = defaultdict(list)
+    for j, doc in enumerate(right):
+        for anchor in doc.anchors:
+            index[anchor].append(j)
+    for i, doc in enumerate(left):
+        shared: dict[int, int] = defaultdict(int)
+        for anchor in doc.anchors:
+            for j in index.get(anchor, ()):
+                shared[j] += 1
+        for j, count in shared.items():
+            union = len(doc.anchors | right[j].anchors)
+            score = count / union if union else 0.0
+            if (count >= config.min_anchors and score >= config.anchor_threshold
+                    and pair_allowed(doc, right[j], config)):
+                scores[(i, j)] = score
+    yield from _mutual_best(scores, left, right, "translation")

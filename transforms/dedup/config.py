@@ -1,0 +1,33 @@
+"""Settings of the cross-language detectors (segments, alignment, stories, pools) in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TranslationConfig:
+    segments: int = 5  # headline + first sentences embedded per document
+    segment_chars: int = 300
+    neighbours: int = 8  # k of the ratio margin
+    segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
+    short_margin: float = 1.05  # ...and this one when a document has a single segment
+    min_aligned_fraction: float = 0.4  # of the shorter document's segments
+    min_aligned: int = 2  # documents with one segment need their single segment aligned
+    # weakly modelled languages (Hausa) align in order at lower margins: an order-preserving
+    # chain of mutual best segments at chain_margin covering chain_fraction of the shorter
+    # document (strong_chain_fraction when a pair reaches short_margin) is a borderline link
+    chain_margin: float = 0.995
+    chain_fraction: float = 0.8
+    strong_chain_fraction: float = 0.6
+    candidates: int = 10  # nearest documents per other language to verify
+    anchor_threshold: float = 0.34  # anchor Jaccard for languages the model does not know
+    min_anchors: int = 3
+    # "same story": cosine of mean segment vectors with each language's average direction in
+    # the pool removed (story_vectors); pools under story_min_pool documents compare raw vectors
+    story_threshold: float = 0.6
+    story_raw_threshold: float = 0.93
+    story_min_pool: int = 20
+    story_neighbours: int = 10  # story links per new document, to its nearest above threshold
+    window_days: int = 1
+    embedder: str = "e5"

@@ -1,0 +1,67 @@
+"""Beam wiring of the cross-language detectors: articles -> day pools -> translation edges
+(main output) and story edges (``stories``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from transforms.dedup.alignment import translation_edges
+from transforms.dedup.config import TranslationConfig
+from transforms.dedup.members import member_of
+from transforms.dedup.pools import PoolDoc, day_number
+from transforms.dedup.stories import story_edges
+from transforms.embedding import unpack
+
+
+def _pool_entries(record: dict, window_days: int):
+    day = day_number(record)
+    slim = {
+        "member": member_of(record),
+        "language": record.get("language") or "und",
+        "seg_vectors": record.get("seg_vectors"),
+        "seg_dim": record.get("seg_dim") or 384,
+        "anchors": record.get("anchors") or [],
+        "day": day,
+    }
+    yield day, {**slim, "home": True}
+    for back in range(1, window_days + 1):
+        yield day - back, {**slim, "home": False}
+
+
+class _PoolEdges(beam.DoFn):
+    STORIES = "stories"
+
+    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
+        self.config, self.known = config, known
+        self.pools = Metrics.counter("dedup", "translation_pools")
+
+    def process(self, element) -> Iterator:
+        _, entries = element
+        docs = [PoolDoc(e["member"], e["language"], unpack(e["seg_vectors"], e["seg_dim"]),
+                        frozenset(e["anchors"]), e["day"], e["home"]) for e in entries]
+        self.pools.inc()
+        yield from translation_edges(docs, self.config, self.known)
+        for edge in story_edges(docs, self.config):
+            yield beam.pvalue.TaggedOutput(self.STORIES, edge)
+
+
+class TranslationEdges(beam.PTransform):
+    """Articles with ``seg_vectors`` -> translation ``Edge``s (main) and story edges
+    (``stories``), pooled by publication-day windows."""
+
+    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
+        super().__init__()
+        self.config, self.known = config, known
+
+    def expand(self, articles):
+        window = self.config.window_days
+        return (
+            articles
+            | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))
+            | "GroupPools" >> beam.GroupByKey()
+            | "AlignPools" >> beam.ParDo(_PoolEdges(self.config, self.known)).with_outputs(
+                _PoolEdges.STORIES, main="translations")
+        )
