@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.options import NewsflowOptions, with_default_runner
 from transforms.clean import CleanArticles
+from transforms.commit import RecordRunFiles, commit_run, recover
 from transforms.dedup import (
     AddSignatures,
     Clusters,
@@ -41,8 +42,9 @@ from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
+from transforms.lock import LockHeld, RootLock
 from transforms.rejects import REJECTS, reject
-from transforms.sinks import PublishRun, WriteDataset
+from transforms.sinks import WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
 from transforms.state import (
     AttachState,
@@ -253,13 +255,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "WriteState" >> WriteDataset(opts.output, run_id, "state"),
         clusters | "WriteClusters" >> WriteDataset(opts.output, run_id, "clusters"),
     ) | "AllFiles" >> beam.Flatten()
-    manifest = {
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "warc", "jsonl")},
-        "output": opts.output,
-    }
-    published = files | "PublishRun" >> PublishRun(opts.output, run_id, manifest, counts)
-    return {"articles": final, "rejects": all_rejects, "manifest": published, "edges": edges,
+    listing = files | "RecordRunFiles" >> RecordRunFiles(opts.output, run_id, counts)
+    return {"articles": final, "rejects": all_rejects, "files": listing, "edges": edges,
             "clusters": clusters}
 
 
@@ -319,11 +316,37 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
     return options, opts
 
 
-def run(argv: list[str]) -> tuple[str, Any]:
-    """Runs a batch pipeline to completion; returns ``(run_id, PipelineResult)``."""
-    options, opts = make_options(argv)
+def run_manifest(opts: NewsflowOptions, started_at: str) -> dict[str, Any]:
+    """What the manifest says about the run besides its files and counts."""
+    return {"started_at": started_at,
+            "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "warc", "jsonl")},
+            "output": opts.output}
+
+
+def run_pipeline(options: PipelineOptions, opts: NewsflowOptions) -> Any:
+    """Build and run the pipeline of ``opts.run_id`` (no lock, no commit); returns the result."""
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, opts, opts.run_id)
     result = pipeline.run()
     result.wait_until_finish()
+    return result
+
+
+def run(argv: list[str]) -> tuple[str, Any]:
+    """Runs a batch pipeline to completion and commits it; returns ``(run_id, PipelineResult)``.
+
+    Holds the output root's lock throughout; first finishes or rolls back whatever a killed
+    run left (``transforms/commit.py``); commits only when the pipeline is DONE."""
+    from apache_beam.runners.runner import PipelineState
+
+    options, opts = make_options(argv)
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat()
+    with RootLock(opts.output, opts.run_id, max_age=opts.lock_max_age):
+        recover(opts.output)
+        result = run_pipeline(options, opts)
+        if result.state == PipelineState.DONE:
+            commit_run(opts.output, opts.run_id, run_manifest(opts, started_at))
     return opts.run_id, result
+
+
+__all__ = ["LockHeld", "UsageError", "build_pipeline", "make_options", "run", "run_pipeline"]

@@ -2,7 +2,8 @@
 
 Exit status of ``run`` and ``demo``: 0 when every input became an article, 3 when the run
 finished but rejected some inputs (see the summary and the ``rejects`` dataset), 1 when the
-pipeline failed, 2 for a usage error (missing option, unreadable feed list...).
+pipeline failed, 2 for a usage error (missing option, unreadable feed list...) or when another
+run holds the output root's lock.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ Runner options are Beam's own and pass through unchanged, e.g.
   --setup_file ./setup.py  |  --runner FlinkRunner --flink_master HOST:8081  |  --runner
   SparkRunner --spark_master_url spark://HOST:7077
 
-Exit status: 0 all inputs became articles, 3 finished with rejects, 1 failed, 2 usage error.
+Exit status: 0 all inputs became articles, 3 finished with rejects, 1 failed, 2 usage error
+or another run holds ROOT/_lock.
 """
 
 
@@ -123,13 +125,14 @@ def _finish(root: str, run_id: str, result) -> int:
 def cmd_run(argv: list[str]) -> int:
     from pipelines.batch import UsageError, run
     from transforms.feeds import InputListError
+    from transforms.lock import LockHeld
 
     if not argv or "-h" in argv or "--help" in argv:
         _print_options_help()
         return EXIT_OK if argv else EXIT_USAGE
     try:
         run_id, result = run(argv)
-    except (UsageError, InputListError) as exc:
+    except (UsageError, InputListError, LockHeld) as exc:
         print(f"newsflow run: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from pipelines.batch import make_options

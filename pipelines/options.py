@@ -5,6 +5,7 @@ from __future__ import annotations
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from transforms.fetch import DEFAULT_USER_AGENT, FetchPolicy
+from transforms.lock import DEFAULT_MAX_AGE
 
 #: In-process runner used when ``--runner`` is not given. Beam's ``DirectRunner`` first tries
 #: the Prism runner, which downloads a binary at run time (DESIGN.md §8): name one that works
@@ -24,6 +25,11 @@ class NewsflowOptions(PipelineOptions):
         group.add_argument("--output", help="output root: local path, gs://... or s3://...")
         group.add_argument("--run_id", "--run-id", dest="run_id", default=None,
                            help="run identifier (default: UTC time + random suffix)")
+        group.add_argument("--lock_max_age", "--lock-max-age", dest="lock_max_age",
+                           type=float, default=DEFAULT_MAX_AGE,
+                           help="seconds after which another run's lock on the output root "
+                                "counts as stale and is taken over (default 43200 = 12 h; a "
+                                "lock whose process is gone on this host is stale at once)")
         dedup = parser.add_argument_group("newsflow duplicate detection")
         dedup.add_argument("--dedup_levels", "--dedup-levels", dest="dedup_levels",
                            default="exact,near,translation",

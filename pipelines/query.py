@@ -1,33 +1,55 @@
-"""DuckDB over a newsflow output root: views ``articles``, ``rejects`` (and ``clusters``)."""
+"""DuckDB over a newsflow output root: views ``articles`` (latest revision of each article),
+``article_revisions`` (every revision), ``rejects`` and ``clusters``.
+
+The views read only the files named by committed run manifests (``_runs/*.json``), so a query
+never sees a run that is still committing or was killed before its commit (see
+``transforms/commit.py``). A plain ``read_parquet('<root>/articles/**/*.parquet')`` can.
+"""
 
 from __future__ import annotations
 
-import glob
 import os
 
 import duckdb
 
-DATASETS = ("articles", "rejects", "clusters")
+from transforms.commit import committed_files
+
+#: view name -> dataset it reads
+VIEWS = {"article_revisions": "articles", "rejects": "rejects", "clusters": "clusters"}
+
+#: the latest revision of each article (older rows written before revisions count as 1)
+LATEST_REVISION = """
+CREATE VIEW articles AS SELECT * FROM article_revisions
+QUALIFY row_number() OVER (PARTITION BY article_id
+                           ORDER BY coalesce(revision, 1) DESC, fetched_at DESC, run_id DESC) = 1
+"""
 
 
 def dataset_glob(root: str, dataset: str) -> str:
     return f"{root.rstrip('/')}/{dataset}/**/*.parquet"
 
 
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
 def connect(root: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per dataset present under ``root`` (local paths)."""
+    """An in-memory DuckDB with one view per dataset that committed runs wrote under ``root``."""
     if "://" not in root and not os.path.isdir(root):
         raise FileNotFoundError(f"no newsflow output at {root!r}")
     con = duckdb.connect()
-    for name in DATASETS:
-        pattern = dataset_glob(root, name)
-        if "://" not in root and not glob.glob(pattern, recursive=True):
+    for view, dataset in VIEWS.items():
+        files = committed_files(root, dataset)
+        if not files:
             continue
-        escaped = pattern.replace("'", "''")
         con.execute(
-            f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{escaped}', "
+            f"CREATE VIEW {view} AS SELECT * FROM read_parquet({_sql_list(files)}, "
             "hive_partitioning = true, union_by_name = true)"
         )
+        if view == "article_revisions":
+            columns = {r[0] for r in con.execute("DESCRIBE article_revisions").fetchall()}
+            con.execute(LATEST_REVISION if "revision" in columns
+                        else "CREATE VIEW articles AS SELECT * FROM article_revisions")
     return con
 
 

@@ -1,10 +1,10 @@
-"""Hive-partitioned Parquet with atomic publication, and the run manifest.
+"""Hive-partitioned Parquet written under the run's temp directory, and reading it back.
 
-Every file is first written under ``<root>/_tmp/<run_id>/`` (outside the dataset globs, so no
-reader ever sees a half-written file) and renamed into ``<root>/<dataset>/<k=v>/...`` only after
-every file of the run is complete; the manifest ``_runs/<run_id>.json`` is written last and is
-the mark of a finished run. All I/O goes through Beam's ``FileSystems``, so the same code writes
-to a local path, ``gs://`` or ``s3://``.
+Every file is written under ``<root>/_tmp/<run_id>/`` (outside the dataset globs, so no reader
+ever sees a half-written file) with the relative path it will have once published; the
+launcher's commit (``transforms/commit.py``) moves the files into ``<root>/<dataset>/<k=v>/``
+and writes the manifest ``_runs/<run_id>.json``, the mark of a committed run. All I/O goes
+through Beam's ``FileSystems``, so the same code writes to a local path, ``gs://`` or ``s3://``.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from apache_beam.metrics import Metrics
 from schemas import (
     DATASET_DIRS,
     DATASETS,
-    SCHEMA_VERSION,
     date_partition,
     lang_partition,
     stage_partition,
 )
 from schemas import to_table as build_table
+from transforms.testhook import pause_point
 
 ROWS_PER_FILE = 50_000
 
@@ -78,6 +78,9 @@ def write_parquet(path: str, records: list[dict], dataset: str) -> int:
     return table.num_rows
 
 
+_written = [0]  # temp files written by this process (for the ``write:<n>`` test hook)
+
+
 class _WritePartition(beam.DoFn):
     """``(partition, records)`` -> temp Parquet files; yields one file-info dict per file."""
 
@@ -94,6 +97,8 @@ class _WritePartition(beam.DoFn):
             relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
             temp = join(self.root, "_tmp", self.run_id, relative)
             rows = write_parquet(temp, records[index:index + self.rows], self.dataset)
+            _written[0] += 1
+            pause_point("write", _written[0])
             self.files.inc()
             self.written.inc(rows)
             yield {"dataset": self.dataset, "temp": temp,
@@ -119,61 +124,14 @@ class WriteDataset(beam.PTransform):
 
 
 def publish_run(root: str, run_id: str, files: list[dict], manifest: dict[str, Any]) -> dict:
-    """Rename temp files into the datasets, then write the manifest; returns the manifest."""
-    files = sorted(files, key=lambda f: f["path"])
-    for info in files:
-        _ensure_dir(info["path"])
-        if FileSystems.exists(info["path"]):
-            FileSystems.delete([info["path"]])  # a retried finalisation of this same run
-        FileSystems.rename([info["temp"]], [info["path"]])
-    rows: dict[str, int] = {}
-    for info in files:
-        rows[info["dataset"]] = rows.get(info["dataset"], 0) + info["rows"]
-    manifest = {
-        **manifest,
-        "run_id": run_id,
-        "schema_version": SCHEMA_VERSION,
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "rows": {name: rows.get(name, 0) for name in DATASETS},
-        "files": [{"dataset": f["dataset"], "path": f["path"], "rows": f["rows"]} for f in files],
-    }
-    final = join(root, "_runs", f"{run_id}.json")
-    temp = join(root, "_tmp", run_id, "manifest.json")
-    _ensure_dir(temp)
-    with FileSystems.create(temp) as handle:
-        handle.write(json.dumps(manifest, indent=2, default=str).encode("utf-8"))
-    _ensure_dir(final)
-    FileSystems.rename([temp], [final])
-    temp_dir = join(root, "_tmp", run_id)
-    try:
-        FileSystems.delete([temp_dir])
-    except Exception:  # noqa: BLE001 - leftovers of an empty temp dir are harmless
-        pass
-    return manifest
+    """Commit explicit file infos now (tests, tools); a batch run commits in its launcher."""
+    from transforms.commit import publish_files
 
-
-class PublishRun(beam.PTransform):
-    """File infos (all datasets) -> renamed into place + manifest written. Runs once."""
-
-    def __init__(self, root: str, run_id: str, manifest: dict[str, Any], counts=None):
-        super().__init__()
-        self.root, self.run_id, self.manifest, self.counts = root, run_id, manifest, counts
-
-    def expand(self, file_infos):
-        root, run_id, base = self.root, self.run_id, self.manifest
-
-        def publish(files, counts):
-            return publish_run(root, run_id, files, {**base, "counts": dict(counts or {})})
-
-        side = (beam.pvalue.AsDict(self.counts) if self.counts is not None else None)
-        return (
-            file_infos
-            | "GatherFiles" >> beam.combiners.ToList()
-            | "Publish" >> beam.Map(publish, side)
-        )
+    return publish_files(root, run_id, files, manifest)
 
 
 def read_manifest(root: str, run_id: str) -> dict[str, Any]:
+    """The manifest of a committed run."""
     with FileSystems.open(join(root, "_runs", f"{run_id}.json")) as handle:
         return json.loads(handle.read().decode("utf-8"))
 
