@@ -120,7 +120,8 @@ def relative_path(root: str, path: str) -> str:
 
 
 def build_intent(root: str, run_id: str, listing: dict, manifest: dict[str, Any]) -> dict:
-    files = listing["files"]
+    """The journal of a commit: the moves (datasets first, state last) and the manifest."""
+    files = sorted(listing["files"], key=lambda f: (f["dataset"] == "state", f["path"]))
     rows: dict[str, int] = {}
     for info in files:
         rows[info["dataset"]] = rows.get(info["dataset"], 0) + info["rows"]
