@@ -38,7 +38,7 @@ def rss(base: str, items: list[dict]) -> bytes:
                      f"<link>{base}{item['link']}</link>{guid}{updated}</item>")
     return ("<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
             f"<title>Local news</title><link>{base}/</link>{''.join(parts)}"
-            "</channel></rss>").encode("utf-8")
+            "</channel></rss>").encode()
 
 
 class PageServer:
