@@ -1,4 +1,4 @@
-"""The ``newsflow`` command: ``run``, ``demo`` and ``query``.
+"""The ``newsflow`` command: ``run``, ``demo``, ``query`` and ``report``.
 
 Exit status of ``run`` and ``demo``: 0 when every input became an article, 3 when the run
 finished but rejected some inputs (see the summary and the ``rejects`` dataset), 1 when the
@@ -195,7 +195,31 @@ def cmd_query(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query}
+def cmd_report(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="newsflow report",
+        description="Write one self-contained HTML page about an output root (articles per "
+                    "day and language, rejects, copy groups, stories across languages, "
+                    "republishing sites, run health), computed with DuckDB. The page loads "
+                    "nothing from anywhere: it opens offline, e.g. as a mail attachment.")
+    parser.add_argument("root", help="output root written by newsflow run")
+    parser.add_argument("--since", help="only what came in during the last N minutes/hours/"
+                                        "days/weeks, e.g. 30m, 12h, 7d, 2w (default: all)")
+    parser.add_argument("--output", default="report.html",
+                        help="HTML file to write (default: report.html)")
+    args = parser.parse_args(argv)
+    from pipelines.report import ReportError, write_report
+
+    try:
+        size = write_report(args.root, args.output, args.since)
+    except ReportError as exc:
+        print(f"newsflow report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"newsflow report: wrote {args.output} ({size / 1024:.0f} kB)")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(textwrap.dedent("""\
-            usage: newsflow {run,demo,query} ...
+            usage: newsflow {run,demo,query,report} ...
 
             newsflow turns news feeds and pages into deduplicated, enriched, hive-partitioned
             Parquet (an Apache Beam pipeline).
@@ -213,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
               demo    serve the bundled offline sample on 127.0.0.1 and run the pipeline on it
               run     run the batch pipeline (newsflow run --help for all options)
               query   SQL over an output root with DuckDB (views articles, rejects, clusters)
+              report  one self-contained HTML page about an output root (charts, no SQL)
             """))
         return EXIT_OK if argv and argv[0] in ("-h", "--help") else EXIT_USAGE
     return COMMANDS[argv[0]](argv[1:])
