@@ -29,10 +29,12 @@ def _id(text: str) -> str:
 
 
 def write_rows(root: Path, dataset: str, run_id: str, records: list[dict],
-               with_entities: bool = False) -> None:
+               with_entities: bool = False) -> list[dict]:
+    """Writes the records as the sinks would; returns the file entries for the manifest."""
     schema = ARTICLES if dataset == "articles" else REJECTS
     partition = article_partition if dataset == "articles" else reject_partition
     parts: dict[str, list[dict]] = defaultdict(list)
+    files = []
     for record in records:
         parts[partition(record)].append(record)
     for path, rows in parts.items():
@@ -40,13 +42,18 @@ def write_rows(root: Path, dataset: str, run_id: str, records: list[dict],
         if with_entities:
             table = table.append_column(pa.field("entities", pa.list_(ENTITY)), pa.array(
                 [r.get("entities") for r in rows], type=pa.list_(ENTITY)))
-        target = root / dataset / path / f"part-{run_id}-00000.parquet"
+        relative = f"{dataset}/{path}/part-{run_id}-00000.parquet"
+        target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, target)
+        files.append({"dataset": dataset, "path": str(target), "relative": relative,
+                      "rows": table.num_rows})
+    return files
 
 
 def write_manifest(root: Path, run_id: str, started: dt.datetime, seconds: float,
-                   articles: int, rejects: dict[str, int]) -> None:
+                   articles: int, rejects: dict[str, int], files: list[dict]) -> None:
+    """The run's manifest: what marks it committed, and the files the views may read."""
     path = root / "_runs" / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({
@@ -55,7 +62,7 @@ def write_manifest(root: Path, run_id: str, started: dt.datetime, seconds: float
         "finished_at": (started + dt.timedelta(seconds=seconds)).isoformat(),
         "counts": {f"rejected/{k}": v for k, v in rejects.items()},
         "rows": {"articles": articles, "rejects": sum(rejects.values()), "clusters": 0,
-                 "state": 0}, "files": []}))
+                 "state": 0}, "files": files}))
 
 
 def article(run_id: str, url: str, lang: str, published: dt.datetime, fetched: dt.datetime,
@@ -119,7 +126,7 @@ def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 
             originals.append(row)
             rows.append(row)
         written += len(rows)
-        write_rows(root, "articles", run_id, rows, with_entities=with_entities)
+        files = write_rows(root, "articles", run_id, rows, with_entities=with_entities)
         rejects = [{"url": f"https://feeds.example/{f}.xml", "stage": "feed",
                     "reason": "http_error", "detail": "HTTP 500", "run_id": run_id,
                     "time": began, "schema_version": SCHEMA_VERSION,
@@ -129,9 +136,9 @@ def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 
                      "detail": "", "run_id": run_id, "time": began,
                      "schema_version": SCHEMA_VERSION, "source_kind": "feed"}
                     for i in range(rng.randrange(5, 30))]
-        write_rows(root, "rejects", run_id, rejects)
+        files += write_rows(root, "rejects", run_id, rejects)
         counts: dict[str, int] = defaultdict(int)
         for reject in rejects:
             counts[f"{reject['stage']}/{reject['reason']}"] += 1
-        write_manifest(root, run_id, began, rng.uniform(30, 300), len(rows), dict(counts))
+        write_manifest(root, run_id, began, rng.uniform(30, 300), len(rows), dict(counts), files)
     return root

@@ -142,8 +142,8 @@ def _one_run_root(root: Path, title: str, with_entities: bool = False) -> Path:
             # unknown language and publication time: counted, never drawn at a made-up time
             article("r1", "https://other.example/d", None, None, when, None,
                     entities=[] if with_entities else None)]
-    write_rows(root, "articles", "r1", rows, with_entities=with_entities)
-    write_manifest(root, "r1", when, 12.5, len(rows), {})
+    files = write_rows(root, "articles", "r1", rows, with_entities=with_entities)
+    write_manifest(root, "r1", when, 12.5, len(rows), {}, files)
     return root
 
 
@@ -170,8 +170,8 @@ def test_feeds_failing_several_runs_and_bad_manifests(tmp_path):
         rejects = [{"url": f"https://feeds.example/{name}.xml", "stage": "feed",
                     "reason": "http_error", "detail": "HTTP 503", "run_id": run_id,
                     "time": when, "schema_version": 2} for name in failing]
-        write_rows(tmp_path, "rejects", run_id, rejects)
-        write_manifest(tmp_path, run_id, when, 3, 0, {"feed/http_error": len(failing)})
+        files = write_rows(tmp_path, "rejects", run_id, rejects)
+        write_manifest(tmp_path, run_id, when, 3, 0, {"feed/http_error": len(failing)}, files)
     (tmp_path / "_runs" / "broken.json").write_text("{not json")
     (tmp_path / "_runs" / "list.json").write_text(json.dumps([1, 2]))
     page = build_report(str(tmp_path))

@@ -249,7 +249,10 @@ def manifests(root: str) -> list[dict]:
     found = []
     for path in _match(join(root, "_runs", "*.json")):
         try:
-            found.append(_read_json(path))
+            manifest = _read_json(path)
+            if not isinstance(manifest, dict):
+                raise ValueError(f"a manifest is a JSON object, not {type(manifest).__name__}")
+            found.append(manifest)
         except Exception as exc:  # noqa: BLE001 - one unreadable manifest is reported, skipped
             log.warning("unreadable manifest %s: %s", path, exc)
     return sorted(found, key=lambda m: (m.get("finished_at") or "", m.get("run_id") or ""))
