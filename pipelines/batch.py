@@ -39,11 +39,12 @@ from transforms.dedup import (
 from transforms.embedding import embedder_languages
 from transforms.enrich import EnrichArticles, canonical_url
 from transforms.extract import ExtractArticles
-from transforms.feeds import ParseFeeds, load_feed_list, load_url_list
+from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
 from transforms.lock import LockHeld, RootLock
 from transforms.rejects import REJECTS, reject
+from transforms.schedule import failed_feed_row, not_modified_feed_row, parsed_feed_row
 from transforms.sinks import WriteDataset
 from transforms.sources import ReadJsonl, ReadWarc
 from transforms.state import (
@@ -137,21 +138,25 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         )
         feeds = feed_requests.requests | "FetchFeeds" >> FetchPages(
             policy, stage="feed", accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
-            shards=opts.fetch_shards)
+            batch_size=opts.fetch_batch, max_threads=opts.fetch_threads)
         entries = feeds.pages | "ParseFeeds" >> beam.ParDo(ParseFeeds()).with_outputs(
-            ParseFeeds.REJECTS, main="requests")
+            ParseFeeds.REJECTS, ParseFeeds.FEEDS, main="requests")
         rejects += [feeds.rejects, entries.rejects]
         requests.append(entries.requests)
+        floor, ceiling = opts.feed_min_interval, opts.feed_max_interval
         state_rows += [
-            feeds.pages | "FeedStateRows" >> beam.Map(
-                lambda r: state_row(r["url"], "feed", "fetched", run_id,
-                                    **validators(r.get("response_headers")))),
+            entries.feeds | "FeedStateRows" >> beam.Map(
+                parsed_feed_row, run_id, floor, ceiling),
             feeds.not_modified | "FeedStateKept" >> beam.Map(
-                lambda r: state_row(r["url"], "feed", "not_modified", run_id,
-                                    **_kept(r.get("previous")))),
+                not_modified_feed_row, run_id, floor, ceiling),
+            feeds.rejects
+            | "FailedFeeds" >> beam.Filter(lambda r: r.get("source_kind") == "feed_list")
+            | "FeedFailureRows" >> beam.Map(failed_feed_row, run_id),
         ]
-        outcomes.append(feeds.not_modified | "FeedNotModified" >> beam.Map(
-            lambda r: "feed_not_modified"))
+        outcomes += [
+            feeds.not_modified | "FeedNotModified" >> beam.Map(lambda r: "feed_not_modified"),
+            feed_requests.skipped | "FeedsNotPolled" >> beam.Map(lambda r: r["skip_reason"]),
+        ]
     if opts.urls:
         requests.append(p | "UrlList" >> beam.Create(
             [{"url": u, "source_kind": "url"} for u in load_url_list(opts.urls)]))
@@ -173,8 +178,11 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             | "PageState" >> AttachState(p | "ReadPageState" >> ReadState(opts.output, "page"),
                                          "page")
         )
-        fetched = unique.requests | "FetchPages" >> FetchPages(policy, stage="fetch",
-                                                               shards=opts.fetch_shards)
+        fetchable = unique.requests | "RefuseUnusable" >> beam.ParDo(
+            RefuseUnusableEntries()).with_outputs(RefuseUnusableEntries.REJECTS, main="ok")
+        rejects.append(fetchable.rejects)
+        fetched = fetchable.ok | "FetchPages" >> FetchPages(
+            policy, stage="fetch", batch_size=opts.fetch_batch, max_threads=opts.fetch_threads)
         pages.append(fetched.pages)
         rejects.append(fetched.rejects)
         outcomes += [

@@ -71,6 +71,11 @@ def summarize(root: str, run_id: str) -> int:
     manifest = read_manifest(root, run_id)
     rows = manifest["rows"]
     print(f"\nRun {run_id}: {rows['articles']} articles, {rows['rejects']} rejects -> {root}")
+    polling = {k: v for k, v in manifest.get("counts", {}).items()
+               if k in ("feed_not_modified", "feed_not_due", "feed_backoff")}
+    if polling:  # feeds that were not read this run, and why (none of them is an error)
+        print("  feeds: " + ", ".join(f"{v} {k.removeprefix('feed_').replace('_', ' ')}"
+                                      for k, v in sorted(polling.items())))
     if "://" in root:
         for key, value in sorted(manifest.get("counts", {}).items()):
             print(f"  rejected {key}: {value}")

@@ -6,6 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from transforms.fetch import DEFAULT_USER_AGENT, FetchPolicy
 from transforms.lock import DEFAULT_MAX_AGE
+from transforms.schedule import MAX_INTERVAL, MIN_INTERVAL
 
 #: In-process runner used when ``--runner`` is not given. Beam's ``DirectRunner`` first tries
 #: the Prism runner, which downloads a binary at run time (DESIGN.md §8): name one that works
@@ -86,8 +87,21 @@ class NewsflowOptions(PipelineOptions):
         fetch.add_argument("--ignore_robots", "--ignore-robots", dest="ignore_robots",
                            action="store_true", default=False,
                            help="do not obey robots.txt (only for sites you own)")
-        fetch.add_argument("--fetch_shards", "--fetch-shards", dest="fetch_shards", type=int,
-                           default=16, help="groups that hosts are spread over for fetching")
+        fetch.add_argument("--feed_min_interval", "--feed-min-interval",
+                           dest="feed_min_interval", type=float, default=MIN_INTERVAL,
+                           help="floor, in seconds, of the polling interval a feed declares "
+                                "(ttl, sy:updatePeriod, Cache-Control max-age, Expires; "
+                                "default 60)")
+        fetch.add_argument("--feed_max_interval", "--feed-max-interval",
+                           dest="feed_max_interval", type=float, default=MAX_INTERVAL,
+                           help="ceiling, in seconds, of a declared polling interval "
+                                "(default 3600: every feed is polled at least hourly)")
+        fetch.add_argument("--fetch_batch", "--fetch-batch", dest="fetch_batch", type=int,
+                           default=100,
+                           help="a host's URLs are fetched in batches of this many, so workers "
+                                "share a big site's URLs (default 100)")
+        fetch.add_argument("--fetch_threads", "--fetch-threads", dest="fetch_threads", type=int,
+                           default=8, help="host batches fetched at once per worker (default 8)")
 
     def fetch_policy(self) -> FetchPolicy:
         return FetchPolicy(

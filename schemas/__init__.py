@@ -92,8 +92,8 @@ REJECTS = pa.schema(
     metadata={"newsflow.dataset": "rejects", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
 
-#: What the next run needs (``_state/kind=feed|page/``): one row per URL handled by a run, with
-#: its HTTP validators, text hash and outcome. Internal, but versioned like the rest.
+#: What the next run needs (``_state/kind=feed|page|discovery/``): one row per URL handled by a
+#: run, with its HTTP validators, text hash and outcome. Internal, but versioned like the rest.
 STATE = pa.schema(
     [
         pa.field("url_key", pa.string(), nullable=False),
@@ -105,6 +105,10 @@ STATE = pa.schema(
         pa.field("outcome", pa.string()),  # fetched / article / reject / not_modified / unchanged
         pa.field("run_id", pa.string()),
         pa.field("time", pa.timestamp("us", tz="UTC")),
+        # feeds: when the next run may poll again (the feed's ttl / cache headers)
+        pa.field("next_fetch_at", pa.timestamp("us", tz="UTC")),
+        # discovery (kind=discovery): what was found on a site, as JSON
+        pa.field("data", pa.string()),
     ],
     metadata={"newsflow.dataset": "state", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

@@ -26,7 +26,7 @@ def gzip_bomb(decompressed: int) -> bytes:
 
 
 class HostileServer:
-    def __init__(self, robots: str = "User-agent: *\nDisallow: /private\n"):
+    def __init__(self, robots="User-agent: *\nDisallow: /private\n"):
         self.robots = robots
         self.log: list[tuple[str, dict, float]] = []
         self.counts: dict[str, int] = {}
@@ -78,7 +78,22 @@ class HostileServer:
 
     # routes ------------------------------------------------------------------------------
     def route_robots_txt(self, h, n):
-        h.send(200, self.robots.encode(), "text/plain")
+        if callable(self.robots):  # a test decides how robots.txt misbehaves
+            self.robots(h, n)
+        else:
+            h.send(200, self.robots.encode(), "text/plain")
+
+    def route_refresh(self, h, n):  # an interstitial page sending the browser on at once
+        h.send(200, b'<html><head><meta http-equiv="refresh" content="0; url=/ok">'
+                    b"</head><body>moved</body></html>")
+
+    def route_refresh_private(self, h, n):
+        h.send(200, (f'<html><head><meta http-equiv="Refresh" content="1;URL=\'http://127.0.0.2:'
+                     f'{self.port}/ok\'"></head></html>').encode())
+
+    def route_slow_reload(self, h, n):  # reloads itself every 5 minutes: not a redirect
+        h.send(200, b'<html><head><meta http-equiv="refresh" content="300; url=/ok"></head>'
+                    + PAGE[6:])
 
     def route_ok(self, h, n):
         h.send(200, PAGE)

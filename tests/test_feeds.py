@@ -30,7 +30,10 @@ def test_gb2312_feed_is_decoded():
 
 @pytest.mark.parametrize("body,reason", [
     (b"", "empty_feed"),
-    (b"<html><body>not a feed</body></html>", "malformed_feed"),
+    (b"<html><body>not a feed</body></html>", "not_a_feed"),
+    (b'{"version": "https://jsonfeed.org/version/1.1", "items": "x"}', "malformed_feed"),
+    (b'{"version": "https://jsonfeed.org/version/1.1", "items": []}', "empty_feed"),
+    (b'{"some": "json"}', "not_a_feed"),
     (b"<rss><channel><title>x</title><item><title>cut", "malformed_feed"),
     (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 '
      b'"&lol;&lol;&lol;&lol;&lol;">]><rss><channel><item><title>&lol2;</title>'

@@ -129,3 +129,48 @@ print(json.dumps({{"reasons": reasons, "base_kb": base, "peak_kb": peak}}))
     assert report["reasons"] == ["too_large", "too_large"]
     # 64 MB of gzip bomb and a 50 MB page, against caps of 20/10 MB: growth stays near the cap
     assert report["peak_kb"] - report["base_kb"] < 60_000, report
+
+
+def test_connection_refused_is_a_connection_error_not_a_timeout(server):
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    http, _ = client(max_retries=1, obey_robots=False)
+    result = http.fetch(f"http://127.0.0.1:{port}/ok")
+    assert result.reason == "connection_error" and result.attempts == 2, result
+
+
+def test_tls_handshake_failure_is_a_tls_error(server):
+    http, _ = client(obey_robots=False)
+    result = http.fetch(f"https://127.0.0.1:{server.port}/ok")  # plain HTTP answers TLS
+    assert result.reason == "tls_error" and result.attempts == 1, result
+
+
+def test_dns_failure_is_a_dns_error(server):
+    http, _ = client()
+    result = http.fetch("http://no-such-host.invalid/ok")
+    assert result.reason == "dns_error"
+
+
+def test_accept_headers_name_what_each_caller_takes(server):
+    http, _ = client()
+    http.fetch(server.base + "/ok")
+    http.fetch(server.base + "/ok?feed", accept=FEED_TYPES)
+    sent = {path: headers.get("Accept", "") for path, headers, _ in server.log}
+    assert sent["/ok"].startswith("text/html")
+    assert sent["/ok?feed"].startswith("application/rss+xml")
+    assert sent["/robots.txt"].startswith("text/plain")
+
+
+def test_meta_refresh_is_followed_through_the_guard(server):
+    http, _ = client()
+    moved = http.fetch(server.base + "/refresh")
+    assert moved.ok and moved.final_url == server.base + "/ok" and moved.redirects == 1
+    private = http.fetch(server.base + "/refresh-private")
+    assert private.reason == "blocked_address" and "127.0.0.2" in private.detail
+    reload = http.fetch(server.base + "/slow-reload")
+    assert reload.ok and reload.final_url == server.base + "/slow-reload"
+    assert server.paths().count("/ok") == 1

@@ -24,7 +24,7 @@ def test_requests_to_one_host_are_spaced_and_hosts_run_in_parallel():
         policy = FetchPolicy(host_delay=0.2, allowed_hosts=("127.0.0.1", "localhost"))
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
             fetched = (p | beam.Create([{"url": u} for u in urls])
-                       | FetchPages(policy, shards=1))
+                       | FetchPages(policy, batch_size=2))
             assert_that(fetched.pages | "Ok" >> beam.Map(lambda r: r["status"]),
                         equal_to([200] * 8), label="pages")
             assert_that(fetched.rejects | "Why" >> beam.Map(lambda r: r["reason"]),
@@ -58,7 +58,7 @@ def test_hostile_feeds_become_reject_rows():
         with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
             fetched = (p | beam.Create([{"url": u, "feed_url": u} for u in feeds])
                        | FetchPages(policy, stage="feed", accept=FEED_TYPES + HTML_TYPES,
-                                    shards=2))
+                                    batch_size=2))
             parsed = fetched.pages | beam.ParDo(ParseFeeds()).with_outputs("rejects",
                                                                            main="entries")
             reasons = ((fetched.rejects, parsed.rejects) | beam.Flatten()

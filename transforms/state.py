@@ -21,11 +21,13 @@ from apache_beam.metrics import Metrics
 
 from schemas import utcnow
 from transforms.enrich import canonical_url
+from transforms.schedule import skip_reason
 from transforms.sinks import ReadEarlierOutput, matching_files
 
 #: Rejects worth retrying in a later run (the server or network may recover).
 TRANSIENT_REASONS = frozenset({"timeout", "connection_error", "dns_error", "truncated",
-                               "fetch_error", "tls_error", "too_many_requests"})
+                               "fetch_error", "tls_error", "too_many_requests",
+                               "robots_unavailable"})
 
 
 def url_key(url: str) -> str:
@@ -40,10 +42,11 @@ def is_transient(reject: dict) -> bool:
 
 
 def state_row(url: str, kind: str, outcome: str, run_id: str, *, etag=None,
-              last_modified=None, content_hash=None) -> dict[str, Any]:
+              last_modified=None, content_hash=None, next_fetch_at=None,
+              data=None) -> dict[str, Any]:
     return {"url_key": url_key(url), "url": url, "kind": kind, "etag": etag,
             "last_modified": last_modified, "content_hash": content_hash, "outcome": outcome,
-            "run_id": run_id, "time": utcnow()}
+            "run_id": run_id, "time": utcnow(), "next_fetch_at": next_fetch_at, "data": data}
 
 
 def validators(headers: dict | None) -> dict[str, str | None]:
@@ -92,6 +95,13 @@ class _Attach(beam.DoFn):
         if not requests:
             return
         rows = sorted(grouped["state"], key=lambda r: r["time"])
+        if self.kind == "feed":
+            why = skip_reason(rows, utcnow())
+            if why is not None:  # polled too recently, or backing off after failures
+                Metrics.counter("feed", why).inc()
+                for request in requests:
+                    yield beam.pvalue.TaggedOutput(self.SKIPPED, {**request, "skip_reason": why})
+                return
         latest = rows[-1] if rows else None
         handled = latest is not None and latest.get("outcome") != "transient"
         for request in requests:
@@ -105,7 +115,8 @@ class _Attach(beam.DoFn):
                 request = {**request, "request_headers": headers,
                            "previous": {"etag": latest.get("etag"),
                                         "last_modified": latest.get("last_modified"),
-                                        "content_hash": latest.get("content_hash")}}
+                                        "content_hash": latest.get("content_hash"),
+                                        "data": latest.get("data")}}
             elif latest is not None and latest.get("content_hash"):
                 request = {**request, "previous": {"content_hash": latest["content_hash"]}}
             yield request
@@ -113,7 +124,8 @@ class _Attach(beam.DoFn):
 
 class AttachState(beam.PTransform):
     """Requests -> requests with conditional headers (``requests``) and, for pages, the feed
-    entries an earlier run already handled (``skipped``)."""
+    entries an earlier run already handled (``skipped``); for feeds, the feeds not due yet or
+    backing off (``skipped``, with ``skip_reason``)."""
 
     def __init__(self, state, kind: str):
         super().__init__()
