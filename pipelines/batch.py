@@ -42,11 +42,12 @@ from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
+from transforms.jsonl import ReadJsonl
 from transforms.lock import LockHeld, RootLock
-from transforms.rejects import REJECTS, reject
+from transforms.rejects import REJECTS, guarded, reject
 from transforms.schedule import failed_feed_row, not_modified_feed_row, parsed_feed_row
 from transforms.sinks import WriteDataset
-from transforms.sources import ReadJsonl, ReadWarc
+from transforms.sources import ReadWarc
 from transforms.state import (
     AttachState,
     DropUnchanged,
@@ -77,9 +78,12 @@ def _request_key(request: dict) -> tuple[str, dict]:
 class PickFirstRequest(beam.DoFn):
     """One request per distinct URL (a URL listed by two feeds is fetched once)."""
 
+    REJECTS = REJECTS
+
     def __init__(self):
         self.repeated = Metrics.counter("input", "repeated_urls")
 
+    @guarded("input")
     def process(self, element: tuple[str, Any]) -> Iterator[dict]:
         _, requests = element
         requests = sorted(requests, key=lambda r: (r.get("feed_url") or "", r["url"]))
@@ -90,6 +94,7 @@ class PickFirstRequest(beam.DoFn):
 class ValidateRequest(beam.DoFn):
     REJECTS = REJECTS
 
+    @guarded("input")
     def process(self, request: dict) -> Iterator:
         url = request["url"]
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
@@ -174,7 +179,11 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             checked.ok
             | "KeyByUrl" >> beam.Map(_request_key)
             | "GroupByUrl" >> beam.GroupByKey()
-            | "OnePerUrl" >> beam.ParDo(PickFirstRequest())
+            | "OnePerUrl" >> beam.ParDo(PickFirstRequest()).with_outputs(REJECTS, main="ok")
+        )
+        rejects.append(unique.rejects)
+        unique = (
+            unique.ok
             | "PageState" >> AttachState(p | "ReadPageState" >> ReadState(opts.output, "page"),
                                          "page")
         )
@@ -221,13 +230,15 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
                                                                main="articles")
     )
     rejects.append(cleaned.rejects)
+    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id)).with_outputs(
+        EnrichArticles.REJECTS, main="articles")
+    rejects.append(enriched.rejects)
     enriched = (
-        cleaned.articles
-        | "Enrich" >> beam.ParDo(EnrichArticles(run_id))
+        enriched.articles
         | "DropUnchanged" >> beam.ParDo(DropUnchanged()).with_outputs(
             DropUnchanged.UNCHANGED, main="articles")
     )
-    final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles)
+    final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects)
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
@@ -268,9 +279,10 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             "clusters": clusters}
 
 
-def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles):
+def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list):
     """Signatures, then exact / near / translation edges against this run and recent history,
-    then copy groups, stories and the clusters rows."""
+    then copy groups, stories and the clusters rows. Records whose signature fails are
+    appended to ``rejects``."""
     levels = opts.levels()
     near_config = NearConfig(threshold=opts.near_threshold)
     translation_config = TranslationConfig(segments=opts.translation_segments,
@@ -280,15 +292,21 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles):
     signed = (
         articles
         | "BatchForMinHash" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-        | "MinHash" >> beam.ParDo(AddSignatures(near_config))
+        | "MinHash" >> beam.ParDo(AddSignatures(near_config)).with_outputs(REJECTS,
+                                                                           main="articles")
     )
+    rejects.append(signed.rejects)
+    signed = signed.articles
     if "translation" in levels:
-        signed = (
+        embedded = (
             signed
             | "BatchForEmbedding" >> beam.BatchElements(
                 min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
-            | "EmbedSegments" >> beam.ParDo(EmbedSegments(translation_config))
+            | "EmbedSegments" >> beam.ParDo(EmbedSegments(translation_config)).with_outputs(
+                REJECTS, main="articles")
         )
+        rejects.append(embedded.rejects)
+        signed = embedded.articles
     history = p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)
     pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
     extra, stories = [], []

@@ -17,7 +17,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.enrich import word_count
-from transforms.rejects import REJECTS, reject
+from transforms.rejects import REJECTS, guarded, reject
 
 _SOCIAL = (
     r"facebook|twitter|x|whatsapp|telegram|linkedin|pinterest|reddit|email|e-mail|mail|"
@@ -138,6 +138,7 @@ class CleanArticles(beam.DoFn):
 
     REJECTS = REJECTS
 
+    @guarded("clean")
     def process(self, record: dict) -> Iterator:
         record = clean_article(record)
         words = word_count(record["text"])

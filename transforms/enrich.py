@@ -22,6 +22,7 @@ from apache_beam.metrics import Metrics
 from courlan import extract_domain, normalize_url
 
 from schemas import SCHEMA_VERSION
+from transforms.rejects import REJECTS, guarded
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
@@ -175,7 +176,10 @@ def _absolute(base: str, url: str) -> str:
 
 
 class EnrichArticles(beam.DoFn):
-    """Cleaned articles -> enriched articles (the language model is opened once per worker)."""
+    """Cleaned articles -> enriched articles (the language model is opened once per worker);
+    a record that makes enrichment fail -> ``rejects`` (stage ``enrich``, ``internal_error``)."""
+
+    REJECTS = REJECTS
 
     def __init__(self, run_id: str):
         self.run_id = run_id
@@ -184,6 +188,7 @@ class EnrichArticles(beam.DoFn):
     def setup(self):
         self.identifier = LanguageIdentifier()
 
+    @guarded("enrich")
     def process(self, record: dict) -> Iterator[dict]:
         self.enriched.inc()
         Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()

@@ -22,7 +22,7 @@ from charset_normalizer import from_bytes
 from trafilatura.utils import load_html
 
 from transforms.progress import Progress
-from transforms.rejects import REJECTS, reject
+from transforms.rejects import REJECTS, guarded, reject
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -204,6 +204,7 @@ class ExtractArticles(beam.DoFn):
     def setup(self):
         self.progress = Progress("extract")
 
+    @guarded("extract")  # a library bug on one page becomes an internal_error reject
     def process(self, page: dict) -> Iterator:
         base_url = page.get("final_url") or page["url"]
         try:
@@ -212,9 +213,6 @@ class ExtractArticles(beam.DoFn):
         except ExtractError as exc:
             self.progress.tick(ok=False)
             yield reject(page, "extract", exc.reason, exc.detail)
-            return
-        except Exception as exc:  # noqa: BLE001 - a library bug on one page must not stop the run
-            yield reject(page, "extract", "extraction_error", repr(exc)[:500])
             return
         self.extracted.inc()
         self.progress.tick()

@@ -26,7 +26,7 @@ import yaml
 from apache_beam.metrics import Metrics
 from lxml import etree
 
-from transforms.rejects import REJECTS, reject
+from transforms.rejects import REJECTS, guarded, reject
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
 #: An external DTD that is not on the web (``file:``, a bare path): an XXE probe, never a feed.
@@ -403,6 +403,7 @@ class ParseFeeds(beam.DoFn):
         self.parsed = Metrics.counter("feed", "parsed")
         self.entries = Metrics.counter("feed", "entries")
 
+    @guarded("feed")  # a parser bug on one feed becomes an internal_error reject
     def process(self, response: dict) -> Iterator:
         feed_url = response["url"]
         try:

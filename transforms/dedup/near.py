@@ -24,6 +24,7 @@ from apache_beam.metrics import Metrics
 
 from transforms.dedup.members import Edge, member_of
 from transforms.enrich import text_key
+from transforms.rejects import REJECTS, guarded_batch
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,12 @@ def best_edge(edges: Iterable[Edge]) -> Edge:
 class AddSignatures(beam.DoFn):
     """Sets ``minhash`` on each article (batched through rensa's bulk digest)."""
 
+    REJECTS = REJECTS
+
     def __init__(self, config: NearConfig):
         self.config = config
 
+    @guarded_batch("dedup")  # a record that breaks the batch is rejected alone
     def process(self, batch: list[dict]) -> Iterator[dict]:
         for record, sig in zip(batch, signatures([r.get("text") or "" for r in batch],
                                                  self.config), strict=True):

@@ -14,6 +14,7 @@ from apache_beam.metrics import Metrics
 from transforms.dedup.config import TranslationConfig
 from transforms.embedding import load_embedder, pack
 from transforms.progress import Progress
+from transforms.rejects import REJECTS, guarded_batch
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -61,6 +62,8 @@ def anchors(texts: list[str]) -> list[str]:
 class EmbedSegments(beam.DoFn):
     """Batches of articles -> the same articles with ``seg_vectors`` and ``anchors`` set."""
 
+    REJECTS = REJECTS
+
     def __init__(self, config: TranslationConfig):
         self.config = config
         self.embedded = Metrics.counter("dedup", "segments_embedded")
@@ -69,6 +72,7 @@ class EmbedSegments(beam.DoFn):
         self.embedder = load_embedder(self.config.embedder)
         self.progress = Progress("embed (translation signatures)")
 
+    @guarded_batch("dedup")  # a record that breaks the batch is rejected alone
     def process(self, batch: list[dict]) -> Iterator[dict]:
         per_doc = [segments(r.get("title"), r.get("text") or "", self.config) for r in batch]
         flat = [s for segs in per_doc for s in segs]
