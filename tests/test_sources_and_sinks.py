@@ -62,7 +62,7 @@ def test_warc_and_jsonl_inputs_need_no_network(tmp_path):
         ("https://www.lastampa.it/cronaca/temperature", "warc", "it", "2020-02-19", False),
     ]
     rejects = con.execute("select stage, reason from rejects order by all").fetchall()
-    assert rejects == [("jsonl", "bad_record"), ("jsonl", "bad_record"),
+    assert rejects == [("jsonl", "invalid_json"), ("jsonl", "missing_text"),
                        ("warc", "http_error"), ("warc", "unsupported_content_type")]
 
 

@@ -1,29 +1,50 @@
-"""Offline inputs: WARC files (backfills, Common Crawl news) and pre-extracted JSONL records.
+"""Offline inputs: WARC files (backfills, Common Crawl news); JSONL lives in ``jsonl.py``.
 
 WARC response records become the same *page* dicts that ``FetchPages`` emits, so they go through
-the same extraction; JSONL records from another system are already articles and join the flow
-at cleaning. Both count as input URLs: every record either becomes an article or a reject row.
+the same extraction. Every response record either becomes an article or a reject row.
 """
 
 from __future__ import annotations
 
-import json
+import zlib
 from collections.abc import Iterator
-from typing import Any
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
-from transforms.enrich import parse_datetime
+from transforms.enrich import canonical_url, parse_datetime
 from transforms.fetch import HTML_TYPES, parse_content_type
-from transforms.rejects import REJECTS, reject
+from transforms.jsonl import ReadJsonl  # noqa: F401 - kept importable from here
+from transforms.rejects import REJECTS, internal_error, reject
+
+
+class WarcRecordError(ValueError):
+    """A WARC record that cannot become a page: ``reason`` is the reject code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
 
 
 def warc_page(record, max_bytes: int) -> tuple[dict | None, tuple[str, str] | None]:
-    """A warcio response record -> (page, None) or (None, (reason, detail))."""
-    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    """A warcio response record -> (page, None) or (partial page, (reason, detail)).
+
+    WARC headers are validated here: a response without a usable ``WARC-Target-URI`` or
+    ``WARC-Date`` is rejected (``bad_warc_header``) rather than stored under a guessed URL/date.
+    """
+    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    if url.startswith("<") and url.endswith(">"):
+        url = url[1:-1]  # WARC 1.0 writers that followed the spec's angle-bracket typo
+    if not url:
+        return {"url": ""}, ("bad_warc_header", "response record without WARC-Target-URI")
+    if canonical_url(url) is None:
+        return {"url": url}, ("bad_warc_header", f"WARC-Target-URI {url[:200]!r} is not an "
+                                                 "http(s) URL")
     fetched_at = parse_datetime(record.rec_headers.get_header("WARC-Date"))
+    if fetched_at is None:
+        return {"url": url}, ("bad_warc_header", "missing or unparseable WARC-Date "
+                              f"{record.rec_headers.get_header('WARC-Date')!r}")
     status = None
     content_type = None
     if record.http_headers is not None:
@@ -46,8 +67,22 @@ def warc_page(record, max_bytes: int) -> tuple[dict | None, tuple[str, str] | No
     }, None
 
 
+def _tail_is_blank(readable: fileio.ReadableFile, offset: int) -> bool:
+    """Whether the bytes of a WARC file after ``offset`` are only the blank lines that end a
+    record (uncompressed WARCs count them outside the record)."""
+    with readable.open(compression_type="uncompressed") as stream:
+        stream.seek(offset)
+        tail = stream.read(65)
+    return len(tail) <= 64 and not tail.strip()
+
+
 class ReadWarcPages(beam.DoFn):
-    """A matched WARC file -> page dicts for its HTML responses; other responses -> rejects."""
+    """A matched WARC file -> page dicts for its HTML responses; other responses -> rejects.
+
+    A file cut in the middle of a record keeps the records before the cut; the cut record (or
+    the bytes after the last complete one) is a ``truncated_warc`` reject, not an empty page.
+    Every record carries ``input_id``: its URL, else ``<file>@<offset>``.
+    """
 
     REJECTS = REJECTS
 
@@ -57,23 +92,74 @@ class ReadWarcPages(beam.DoFn):
 
     def process(self, readable: fileio.ReadableFile) -> Iterator:
         from warcio.archiveiterator import ArchiveIterator
-        from warcio.exceptions import ArchiveLoadFailed
 
         path = readable.metadata.path
+        size = readable.metadata.size_in_bytes
+        end = 0  # where the last complete record ended
+        count = 0
+        whole = {"url": path, "input_id": path, "source_kind": "warc"}
         try:
             with readable.open(compression_type="uncompressed") as stream:
-                for record in ArchiveIterator(stream):
-                    if record.rec_type != "response":
-                        continue
-                    self.records.inc()
-                    page, problem = warc_page(record, self.max_bytes)
-                    if problem is None:
-                        yield page
-                    else:
-                        yield reject({**page, "source_kind": "warc"}, "warc", *problem)
-        except (ArchiveLoadFailed, OSError, ValueError) as exc:
-            yield reject({"url": path, "source_kind": "warc"}, "warc", "bad_warc",
-                         f"{path}: {exc}")
+                records = ArchiveIterator(stream)
+                for record in records:
+                    if record.format != "warc":
+                        # warcio reads any text as (old-style) ARC lines
+                        yield reject(whole, "warc", "bad_warc",
+                                     f"{path}: not a WARC file (the record at offset "
+                                     f"{records.offset} has no WARC header; ARC files are "
+                                     "not read)")
+                        return
+                    outputs = list(self._record(record, records, path))
+                    offset, length = records.get_record_offset(), records.get_record_length()
+                    if record.raw_stream.limit <= 0:
+                        yield from outputs
+                    else:  # Content-Length promised more bytes than the file holds
+                        target = _target(record)
+                        yield reject({"url": target or f"{path}@{offset}",
+                                      "input_id": target if canonical_url(target)
+                                      else f"{path}@{offset}", "source_kind": "warc"},
+                                     "warc", "truncated_warc",
+                                     f"{path}: the file ends inside the record at offset "
+                                     f"{offset} ({record.raw_stream.limit} bytes missing)")
+                        return
+                    end = offset + length
+                    count += 1
+        except Exception as exc:  # noqa: BLE001 - warcio raises many types on broken input
+            # warcio meets the end of a cut file as EOFError, zlib.error, or (a header cut
+            # short) AttributeError; anything else is a malformed file
+            cut = isinstance(exc, EOFError | AttributeError | zlib.error)
+            yield reject(whole, "warc", "truncated_warc" if cut else "bad_warc",
+                         f"{path}: after {count} complete records (offset {end}): "
+                         f"{type(exc).__name__}: {str(exc).strip()[:300]}")
+            return
+        if size is not None and end < size and not _tail_is_blank(readable, end):
+            yield reject(whole, "warc", "truncated_warc" if count else "bad_warc",
+                         f"{path}: {size - end} bytes after the last complete record (offset "
+                         f"{end}) do not form a record (file cut off?)")
+
+    def _record(self, record, records, path: str) -> Iterator:
+        if record.rec_type != "response":
+            return
+        self.records.inc()
+        offset = records.offset  # where this record starts (warcio updates it per record)
+        try:
+            page, problem = warc_page(record, self.max_bytes)
+        except Exception as exc:  # noqa: BLE001 - one record must not end the file or the run
+            where = f"{path}@{offset}"
+            yield internal_error({"url": _target(record) or where, "input_id": where,
+                                  "source_kind": "warc"}, "warc", exc)
+            return
+        page["source_kind"] = "warc"
+        page["url"] = page.get("url") or f"{path}@{offset}"
+        page["input_id"] = page["url"] if canonical_url(page.get("url")) else f"{path}@{offset}"
+        if problem is None:
+            yield page
+        else:
+            yield reject(page, "warc", *problem)
+
+
+def _target(record) -> str:
+    return (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
 
 
 class ReadWarc(beam.PTransform):
@@ -88,72 +174,4 @@ class ReadWarc(beam.PTransform):
             | "OpenWarc" >> fileio.ReadMatches()
             | "WarcRecords" >> beam.ParDo(ReadWarcPages(self.max_bytes)).with_outputs(
                 ReadWarcPages.REJECTS, main="pages")
-        )
-
-
-def jsonl_article(line: str) -> dict[str, Any]:
-    """One JSONL line -> an article record; ValueError names what is wrong."""
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError("a JSONL record must be an object")
-    url = data.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise ValueError("record has no 'url'")
-    text = data.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("record has no 'text'")
-    authors = data.get("authors") or ([data["author"]] if data.get("author") else [])
-    return {
-        "url": url.strip(),
-        "final_url": url.strip(),
-        "source_kind": "jsonl",
-        "title": data.get("title"),
-        "text": text,
-        "summary": data.get("summary"),
-        "authors": [str(a) for a in authors] if isinstance(authors, list) else [str(authors)],
-        "sitename": data.get("sitename"),
-        "published_at": data.get("published_at"),
-        "language": data.get("language"),
-        "canonical_url": data.get("canonical_url"),
-        "feed_url": data.get("feed_url"),
-    }
-
-
-class ParseJsonl(beam.DoFn):
-    REJECTS = REJECTS
-
-    def __init__(self):
-        self.records = Metrics.counter("jsonl", "records")
-
-    def process(self, item: tuple[str, str]) -> Iterator:
-        path, line = item
-        if not line.strip():
-            return
-        try:
-            self.records.inc()
-            yield jsonl_article(line)
-        except ValueError as exc:
-            url = ""
-            try:
-                url = str(json.loads(line).get("url") or "")
-            except Exception:  # noqa: BLE001 - the line is broken anyway
-                pass
-            yield reject({"url": url or f"{path}#{line[:60]}", "source_kind": "jsonl"},
-                         "jsonl", "bad_record", f"{path}: {exc}")
-
-
-class ReadJsonl(beam.PTransform):
-    def __init__(self, pattern: str):
-        super().__init__()
-        self.pattern = pattern
-
-    def expand(self, pbegin):
-        return (
-            pbegin
-            | "ReadJsonlLines" >> beam.io.ReadFromTextWithFilename(self.pattern)
-            | "ParseJsonl" >> beam.ParDo(ParseJsonl()).with_outputs(
-                ParseJsonl.REJECTS, main="articles")
         )
