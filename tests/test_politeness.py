@@ -35,11 +35,18 @@ def test_requests_to_one_host_are_spaced_and_hosts_run_in_parallel():
     for path, headers, when in server.log:
         by_host[headers["Host"]].append((when, path))
     assert set(by_host) == set(hosts)
+    # The server logs when it *receives* a request, later than the client sent it by however
+    # long the server's thread waited for a core (tens of ms on a loaded machine). One gap can
+    # therefore look shorter than the pacing by up to that wait (`slack`), while the span from
+    # the first request to the last telescopes: it is short by at most one such wait.
+    slack = 0.15
     for host, events in by_host.items():
         times = sorted(t for t, _ in events)
         gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         # robots.txt first (host_delay 0.2 applies), then Crawl-delay 0.4 between pages
-        assert min(gaps) >= 0.19 and min(gaps[1:]) >= 0.39, (host, gaps)
+        assert min(gaps) >= 0.2 - slack and min(gaps[1:]) >= 0.4 - slack, (host, gaps)
+        assert times[-1] - times[1] >= 0.4 * (len(times) - 2) - slack, (host, gaps)
+        assert times[-1] - times[0] >= 0.2 + 0.4 * (len(times) - 2) - slack, (host, gaps)
         assert sum(path == "/robots.txt" for _, path in events) == 1
     starts = {h: min(t for t, _ in e) for h, e in by_host.items()}
     ends = {h: max(t for t, _ in e) for h, e in by_host.items()}
