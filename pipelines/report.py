@@ -140,8 +140,24 @@ def site_sql(alias: str = "") -> str:
             f"else {a}source_domain end)")
 
 
+#: columns of the ``facts`` snapshot (one row per article, no text, no title)
+FACT_COLUMNS = {"article_id": "varchar", "language": "varchar", "published_at": "timestamptz",
+                "fetched_at": "timestamptz", "duplicate_of": "varchar",
+                "copy_group_id": "varchar", "dup_kind": "varchar", "story_id": "varchar"}
+#: columns of the ``refused`` snapshot (one row per reject, no detail)
+REFUSED_COLUMNS = {"time": "timestamptz", "stage": "varchar", "reason": "varchar",
+                   "url": "varchar", "run_id": "varchar"}
+
+
 class Dataset:
-    """The views of an output root, which columns they have, and the report's time window."""
+    """The views of an output root, which columns they have, and the report's time window.
+
+    Every query over a view binds every committed file again (``union_by_name``), ~0.3 s for a
+    few hundred files; so the views are read once, into two slim temp tables: ``facts`` (per
+    article: ids, site, language, day, publication time, copy and story links, and whether it
+    came in within the window) and ``refused`` (per reject). Text, titles and details stay in
+    the files; the few shown are fetched by id.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, cutoff: dt.datetime | None):
         self.con, self.cutoff = con, cutoff
@@ -155,6 +171,31 @@ class Dataset:
             except duckdb.Error:  # a view over files that vanished: treat as absent
                 continue
             self.columns[view] = {row[0] for row in described}
+        # one thread for the one big scan: its peak memory was ~5x smaller (+50 MB instead of
+        # +240 MB over 2,477 files, 100k articles; bench/report.py), ~30% slower
+        con.execute("SET threads = 1")
+        self._snapshot("articles", "facts", FACT_COLUMNS, "fetched_at", {
+            "site": site_sql() if self.has("articles", *SITE_COLUMNS) else "'unknown'",
+            "day": "cast(date as date)" if self.has("articles", "date")
+            else "cast(published_at as date)" if self.has("articles", "published_at")
+            else "null::date"})
+        self._snapshot("rejects", "refused", REFUSED_COLUMNS, "time", {
+            "day": "cast(time as date)" if self.has("rejects", "time") else "null::date"})
+        con.execute("RESET threads")
+        self._titles: dict[str, str | None] = {}
+        self._prefetch_titles()
+
+    def _snapshot(self, view: str, table: str, columns: dict[str, str], when: str,
+                  derived: dict[str, str]) -> None:
+        """``create temp table`` with the columns the view has (nulls for those it lacks)."""
+        if view not in self.columns:
+            return
+        picked = [f"{name}" if name in self.columns[view] else f"null::{kind} as {name}"
+                  for name, kind in columns.items()]
+        picked += [f"{sql} as {name}" for name, sql in derived.items()]
+        in_window = self.window(when) if when in self.columns[view] else "true"
+        self.con.execute(f"create temp table {table} as select {', '.join(picked)}, "
+                         f"coalesce({in_window}, false) as in_window from {view}")
 
     def has(self, view: str, *columns: str) -> bool:
         return view in self.columns and set(columns) <= self.columns[view]
@@ -169,14 +210,44 @@ class Dataset:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self.con.execute(sql, list(params)).fetchall()
 
+    def titles(self, article_ids: list[str]) -> dict[str, str | None]:
+        """The titles of a few articles (read from the files, only for these ids)."""
+        missing = sorted(set(article_ids) - set(self._titles))
+        if missing and self.has("articles", "article_id", "title"):
+            found = dict(self.rows("""select article_id, any_value(title) from articles
+                                      where article_id in (select unnest(?)) group by 1""",
+                                   [missing]))
+            self._titles.update({i: found.get(i) for i in missing})
+        return {i: self._titles.get(i) for i in article_ids}
+
+    def _prefetch_titles(self) -> None:
+        """Every query of a view binds all its files again: the titles the page shows (the
+        canonical of each top copy group, the first article of each top story) in one."""
+        if not self.has("articles", "article_id", "title", "story_id", "copy_group_id"):
+            return
+        ids = [r[0] for r in self.rows(f"""
+            (select copy_group_id from facts
+             where duplicate_of is not null and copy_group_id is not null and in_window
+             group by 1 order by count(*) desc, count(distinct language) desc, 1
+             limit {TOP_GROUPS})
+            union
+            (select arg_min(article_id, published_at) from facts
+             where in_window and language is not null and story_id in (
+                 select story_id from facts
+                 where story_id is not null and language is not null and in_window
+                 group by 1 having count(distinct language) > 1
+                 order by count(distinct language) desc, count(*) desc, 1
+                 limit {TOP_STORIES})
+             group by story_id, language)""")]
+        self.titles(ids)
+
     def language_colors(self) -> dict[str, str]:
         """One colour per language for every chart, the most frequent languages first."""
         if not hasattr(self, "_language_colors"):
             langs = [r[0] for r in self.rows(f"""
-                select coalesce(language, 'und') from articles
-                where {self.window('fetched_at')} group by 1 order by count(*) desc, 1
-                limit {TOP_LANGUAGES}""")] if self.has("articles", "language",
-                                                       "fetched_at") else []
+                select coalesce(language, 'und') from facts where in_window
+                group by 1 order by count(*) desc, 1 limit {TOP_LANGUAGES}""")
+                     ] if self.has("articles") else []
             self._language_colors = charts.colors_for(langs)
         return self._language_colors
 
@@ -233,16 +304,15 @@ def articles_section(data: Dataset) -> Section:
     section = Section("articles", "Articles per day and language",
                       "Every article written (copies included), by publication date and "
                       "language.")
-    if not data.has("articles", "date", "language"):
+    if not data.has("articles"):
         section.empty = "No articles yet."
         return section
-    span = data.rows(f"select min(cast(date as date)), max(cast(date as date)) from articles "
-                     f"where {data.window('fetched_at')}")
+    span = data.rows("select min(day), max(day) from facts where in_window")
     unit = bucket_unit(*span[0]) if span else "day"
     rows = data.rows(f"""
-        select date_trunc('{unit}', cast(date as date)) as bucket,
-               coalesce(language, 'und') as lang, count(*) as n
-        from articles where {data.window('fetched_at')} group by all order by all""")
+        select date_trunc('{unit}', day) as bucket, coalesce(language, 'und') as lang,
+               count(*) as n
+        from facts where in_window and day is not null group by all order by all""")
     if not rows:
         section.empty = "No articles in this window."
         return section
@@ -250,10 +320,10 @@ def articles_section(data: Dataset) -> Section:
     stacked = _top_or_other([(r[0], r[1], r[2]) for r in rows], TOP_LANGUAGES)
     section.charts.append(charts.stacked_bars(
         "articles", section.title, stacked, unit, "articles", colors=data.language_colors()))
-    by_lang = data.rows(f"""
+    by_lang = data.rows("""
         select coalesce(language, 'und'), count(*), count(*) filter (where duplicate_of is null),
-               min(cast(date as date)), max(cast(date as date))
-        from articles where {data.window('fetched_at')} group by 1 order by 2 desc, 1""")
+               min(day), max(day)
+        from facts where in_window group by 1 order by 2 desc, 1""")
     section.table = Table(["language", "articles", "originals", "first day", "last day"],
                           by_lang)
     return section
@@ -265,12 +335,11 @@ def rejects_section(data: Dataset) -> Section:
     if not data.has("rejects", "time", "stage", "reason"):
         section.empty = "No rejects: every input became an article (or nothing ran yet)."
         return section
-    span = data.rows(f"select min(cast(time as date)), max(cast(time as date)) from rejects "
-                     f"where {data.window('time')}")
+    span = data.rows("select min(day), max(day) from refused where in_window")
     unit = bucket_unit(*span[0]) if span else "day"
     rows = data.rows(f"""
-        select date_trunc('{unit}', cast(time as date)), stage || ' / ' || reason, count(*)
-        from rejects where {data.window('time')} group by all order by all""")
+        select date_trunc('{unit}', day), stage || ' / ' || reason, count(*)
+        from refused where in_window and day is not null group by all order by all""")
     if not rows:
         section.empty = "No rejects in this window."
         return section
@@ -292,30 +361,26 @@ def copy_groups_section(data: Dataset) -> Section:
                       "and its verbatim, near and translated copies; each point is a copy at "
                       "its delay after the original was published.", grid=True)
     needed = ("article_id", "copy_group_id", "duplicate_of", "published_at", "language")
-    if not data.has("articles", *needed, *SITE_COLUMNS):
+    if not data.has("articles", *needed):
         section.empty = "No copy groups yet."
         return section
-    kind = "dup_kind" if data.has("articles", "dup_kind") else "null"
     top = data.rows(f"""
         select copy_group_id, count(*) as copies, count(distinct language) as languages
-        from articles where duplicate_of is not null and copy_group_id is not null
-          and {data.window('fetched_at')}
+        from facts where duplicate_of is not null and copy_group_id is not null and in_window
         group by 1 order by copies desc, languages desc, copy_group_id limit {TOP_GROUPS}""")
     if not top:
         section.empty = "No copies found yet: every article is its own original."
         return section
     ids = [r[0] for r in top]
-    title = "title" if data.has("articles", "title") else "null"
-    canonical = {r[0]: r for r in data.rows(f"""
-        select article_id, {title}, language, {site_sql()}, published_at
-        from articles where article_id in (select unnest(?))
+    titles = data.titles([g for g in ids])
+    canonical = {r[0]: (r[0], titles.get(r[0]), *r[1:]) for r in data.rows("""
+        select article_id, language, site, published_at from facts
+        where article_id in (select unnest(?))
         qualify row_number() over (partition by article_id order by published_at nulls last)
                 = 1""", [ids])}
     copies = data.rows(f"""
-        select copy_group_id, language, {site_sql()}, {kind}, published_at
-        from articles
-        where copy_group_id in (select unnest(?)) and duplicate_of is not null
-          and {data.window('fetched_at')}
+        select copy_group_id, language, site, dup_kind, published_at from facts
+        where copy_group_id in (select unnest(?)) and duplicate_of is not null and in_window
         qualify row_number() over (partition by copy_group_id
                                    order by published_at nulls last) <= {COPIES_PER_GROUP}
         order by copy_group_id, published_at nulls last""", [ids])
@@ -354,12 +419,11 @@ def stories_section(data: Dataset) -> Section:
     if not data.has("articles", "story_id", "language", "published_at"):
         section.empty = "No stories yet."
         return section
-    title = "title" if data.has("articles", "title") else "null"
     top = data.rows(f"""
         with per_lang as (
             select story_id, language, min(published_at) as first_at, count(*) as n
-            from articles where story_id is not null and language is not null
-              and {data.window('fetched_at')} group by 1, 2)
+            from facts where story_id is not null and language is not null and in_window
+            group by 1, 2)
         select story_id, count(*) as languages, sum(n) as articles, min(first_at)
         from per_lang group by 1 having count(*) > 1
         order by languages desc, articles desc, story_id limit {TOP_STORIES}""")
@@ -367,12 +431,13 @@ def stories_section(data: Dataset) -> Section:
         section.empty = "No story has appeared in more than one language yet."
         return section
     ids = [r[0] for r in top]
-    details = data.rows(f"""
+    firsts = data.rows("""
         select story_id, language, min(published_at), count(*),
-               arg_min({title}, published_at) as first_title
-        from articles where story_id in (select unnest(?)) and language is not null
-          and {data.window('fetched_at')}
+               arg_min(article_id, published_at) as first_article
+        from facts where story_id in (select unnest(?)) and language is not null and in_window
         group by 1, 2 order by 1, 3 nulls last""", [ids])
+    titles = data.titles([r[4] for r in firsts])
+    details = [(*r[:4], titles.get(r[4])) for r in firsts]
     stories, rows = [], []
     for story_id, n_langs, n_articles, first_at in top:
         langs = [d for d in details if d[0] == story_id]
@@ -406,13 +471,11 @@ def translation_delay_section(data: Dataset) -> Section:
         select o.language || ' → ' || c.language as pair, count(*) as n,
                quantile_cont(d, 0.05), quantile_cont(d, 0.25), quantile_cont(d, 0.5),
                quantile_cont(d, 0.75), quantile_cont(d, 0.95)
-        from (select language, duplicate_of,
-                     epoch(published_at) as t from articles
-              where dup_kind = 'translation' and published_at is not null
-                and {data.window('fetched_at')}) c
+        from (select language, duplicate_of, epoch(published_at) as t from facts
+              where dup_kind = 'translation' and published_at is not null and in_window) c
         join (select article_id, any_value(language) as language,
                      min(epoch(published_at)) as t
-              from articles where duplicate_of is null and published_at is not null
+              from facts where duplicate_of is null and published_at is not null
               group by 1) o
           on o.article_id = c.duplicate_of,
         lateral (select (c.t - o.t) / 3600.0 as d)
@@ -435,15 +498,15 @@ def domains_section(data: Dataset) -> Section:
     section = Section("domains", "Top republishing domains",
                       "Who copies most, and from whom: each bar is a site publishing copies, "
                       "split by the site of the original.")
-    if not data.has("articles", "article_id", "duplicate_of", "language", *SITE_COLUMNS):
+    if not data.has("articles", "article_id", "duplicate_of", *SITE_COLUMNS):
         section.empty = "No copies yet."
         return section
     pairs = data.rows(f"""
         with copies as (
-            select {site_sql()} as copier, duplicate_of, language from articles
-            where duplicate_of is not null and {data.window('fetched_at')}),
+            select site as copier, duplicate_of, language from facts
+            where duplicate_of is not null and in_window),
         originals as (
-            select article_id, any_value({site_sql()}) as source from articles
+            select article_id, any_value(site) as source from facts
             where duplicate_of is null group by 1),
         pairs as (
             select copier, coalesce(source, 'unknown') as source, count(*) as n,
@@ -557,7 +620,7 @@ def failing_feeds(data: Dataset, run_ids: list[str]) -> list[tuple]:
         return []
     failed: dict[str, dict[str, str]] = {}
     for url, run_id, reason in data.rows("""
-            select url, run_id, any_value(reason) from rejects
+            select url, run_id, any_value(reason) from refused
             where stage = 'feed' and run_id in (select unnest(?)) group by 1, 2""", [run_ids]):
         failed.setdefault(run_id, {})[url] = reason
     streaks: dict[str, tuple[int, str, str]] = {}
@@ -578,27 +641,23 @@ def failing_feeds(data: Dataset, run_ids: list[str]) -> list[tuple]:
 def summary(data: Dataset, runs: list[dict]) -> list[str]:
     """A few sentences on top of the page: volume, languages, copies, rejects, last run."""
     lines = []
-    if data.has("articles", "language", "duplicate_of", "date", "fetched_at", *SITE_COLUMNS):
-        (total, originals, langs, sites, first, last), = data.rows(f"""
+    if data.has("articles"):
+        (total, originals, langs, sites, first, last), = data.rows("""
             select count(*), count(*) filter (where duplicate_of is null),
-                   count(distinct language), count(distinct {site_sql()}),
-                   min(cast(date as date)), max(cast(date as date))
-            from articles where {data.window('fetched_at')}""")
+                   count(distinct language), count(distinct site), min(day), max(day)
+            from facts where in_window""")
         if total:
             lines.append(f"{total:,} articles ({originals:,} originals, "
                          f"{total - originals:,} copies) in {langs} language(s) from "
                          f"{sites} site(s), published {first} to {last}.")
-        copies = data.rows(f"""
+        copies = data.rows("""
             select count(distinct copy_group_id), count(*) filter (where dup_kind =
-                   'translation') from articles
-            where duplicate_of is not null and {data.window('fetched_at')}""") if data.has(
-            "articles", "copy_group_id", "dup_kind") else []
+                   'translation') from facts where duplicate_of is not null and in_window""")
         if copies and copies[0][0]:
             lines.append(f"{copies[0][0]:,} original(s) were copied; {copies[0][1]:,} of the "
                          "copies are translations.")
     if data.has("rejects", "reason", "time"):
-        rejects = data.rows(f"""select count(*), mode(reason) from rejects
-                                where {data.window('time')}""")
+        rejects = data.rows("select count(*), mode(reason) from refused where in_window")
         if rejects and rejects[0][0]:
             lines.append(f"{rejects[0][0]:,} input(s) rejected (most often: "
                          f"{rejects[0][1]}).")

@@ -92,13 +92,17 @@ SITES = [f"site{i}.example" for i in range(40)]
 
 def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 2000,
                    seed: int = 7, with_entities: bool = False,
-                   start: dt.datetime | None = None) -> Path:
+                   start: dt.datetime | None = None, random_text: bool = False) -> Path:
     """``articles`` rows over ``runs`` runs (a third of them copies, some translations), with
     rejects and manifests; ~``text_chars`` of text per article (what the report must not
-    read)."""
+    read; ``random_text`` makes it incompressible, as real text nearly is)."""
     rng = random.Random(seed)
     start = start or dt.datetime.now(UTC) - dt.timedelta(days=runs)
-    filler = ("lorem ipsum dolor sit amet consectetur " * (text_chars // 38 + 1))[:text_chars]
+    lorem = ("lorem ipsum dolor sit amet consectetur " * (text_chars // 38 + 1))[:text_chars]
+
+    def text() -> str:
+        return rng.randbytes(text_chars // 2).hex() if random_text else lorem
+
     per_run = max(1, articles // runs)
     written = 0
     for index in range(runs):
@@ -113,7 +117,7 @@ def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 
                 lang = source["language"] if kind != "translation" else rng.choice(LANGS)
                 rows.append(copy_of(source, run_id, f"https://{rng.choice(SITES)}/c/{index}/"
                                     f"{len(rows)}", lang, rng.uniform(0.2, 30), kind,
-                                    f"Copy {len(rows)} of {source['title']}", filler,
+                                    f"Copy {len(rows)} of {source['title']}", text(),
                                     entities=source.get("entities")))
                 continue
             published = began - dt.timedelta(hours=rng.uniform(0, 48))
@@ -122,7 +126,7 @@ def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 
                         if with_entities else None)
             row = article(run_id, f"https://{rng.choice(SITES)}/a/{index}/{len(rows)}",
                           rng.choice(LANGS), published, began, f"Story {index}-{len(rows)}",
-                          filler, entities=entities)
+                          text(), entities=entities)
             originals.append(row)
             rows.append(row)
         written += len(rows)
