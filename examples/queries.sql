@@ -22,3 +22,33 @@ group by all order by run_id desc, n desc;
 select source_domain, count(*) as articles, avg(word_count)::int as avg_words
 from read_parquet('news/articles/**/*.parquet', hive_partitioning = true)
 group by 1 order by 2 desc limit 20;
+
+-- The three analyses of `newsflow report` (README "Report"). These read every file under the
+-- root, while `newsflow query ROOT "..."` (views `articles`...) reads committed runs only.
+
+-- Stories covered in the most languages, with the first appearance per language
+with per_lang as (
+    select story_id, language, min(published_at) as first_at, count(*) as n
+    from read_parquet('news/articles/**/*.parquet', hive_partitioning = true)
+    where story_id is not null group by all)
+select story_id, count(*) as languages, sum(n) as articles,
+       list(language || ' ' || strftime(first_at, '%Y-%m-%d %H:%M') order by first_at)
+           as first_per_language
+from per_lang group by 1 having count(*) > 1
+order by languages desc, articles desc limit 10;
+
+-- Time from original to translation, per language pair (hours)
+with a as (select * from read_parquet('news/articles/**/*.parquet', hive_partitioning = true))
+select o.language || ' → ' || c.language as pair, count(*) as translations,
+       round(median(epoch(c.published_at) - epoch(o.published_at)) / 3600, 1) as median_hours,
+       round(min(epoch(c.published_at) - epoch(o.published_at)) / 3600, 1) as fastest_hours
+from a c join a o on o.article_id = c.duplicate_of
+where c.dup_kind = 'translation'
+group by 1 order by translations desc, pair;
+
+-- Top republishing domains: who copies most, and from whom
+with a as (select * from read_parquet('news/articles/**/*.parquet', hive_partitioning = true))
+select c.source_domain as copier, o.source_domain as original_site, count(*) as copies,
+       count(distinct c.language) as languages
+from a c join a o on o.article_id = c.duplicate_of
+group by all order by copies desc limit 20;

@@ -462,7 +462,8 @@ def stories_section(data: Dataset) -> Section:
 def translation_delay_section(data: Dataset) -> Section:
     section = Section("translation-delay", "Time from original to translation",
                       "For every translated copy: the time between the original's publication "
-                      "and the translation's, per language pair.")
+                      "and the translation's, per language pair (box: quartiles, whiskers: "
+                      "5th to 95th percentile, diamond: median).")
     if not data.has("articles", "article_id", "duplicate_of", "dup_kind", "published_at",
                     "language"):
         section.empty = "No translated copies yet."

@@ -117,7 +117,7 @@ def stacked_bars(name: str, title: str, buckets: Sequence[tuple[dt.date, str, in
             marks.tag(*bars.patches)
             for d in xs:
                 bottom[d] += values[d]
-        ax.set_title(title)
+        _title(fig, title)
         ax.set_ylabel(ylabel)
         _time_axis(ax, unit)
         if xlabel:
@@ -134,6 +134,11 @@ def wrap(title: str, width: int) -> str:
     """Long titles (headlines) on several lines: one long line widens the whole SVG, which
     then shrinks to fit its column and every label with it."""
     return "\n".join(textwrap.wrap(title, width)) or title
+
+
+def _title(fig: Figure, title: str, width: int = 62, size: int = 12) -> None:
+    """Left-aligned over the whole figure, wrapped: the layout keeps room for it."""
+    fig.suptitle(wrap(title, width), x=0.01, ha="left", fontsize=size, fontweight="bold")
 
 
 def copy_timeline(name: str, title: str, copies: Sequence[tuple[str, float, str]]) -> str:
@@ -156,7 +161,7 @@ def copy_timeline(name: str, title: str, copies: Sequence[tuple[str, float, str]
         ax.set_ylim(0.4, len(copies) + 1)
         ax.set_xlabel("hours after the original")
         ax.set_xlim(left=min(0, *(c[1] for c in copies)) - 0.5)
-        fig.suptitle(wrap(title, 50), x=0.02, ha="left", fontsize=10, fontweight="bold")
+        _title(fig, title, width=50, size=10)
         ax.grid(axis="y", visible=False)
         handles = [ax.scatter([], [], s=30, color=color, label=kind)
                    for kind, color in kinds.items() if kind in {c[2] for c in copies}]
@@ -187,8 +192,8 @@ def first_appearances(name: str, title: str,
                             ha="center", fontsize=8)
         ax.set_yticks(ys, [label for label, _ in stories], fontsize=8)
         ax.set_ylim(0.4, len(stories) + 0.7)
-        ax.set_xlabel("hours after the story's first article (first article per language)")
-        ax.set_title(title)
+        ax.set_xlabel("hours after the story's first article")
+        _title(fig, title)
         ax.grid(axis="y", visible=False)
         return _svg(fig, name, title)
 
@@ -210,9 +215,8 @@ def delay_boxes(name: str, title: str, rows: Sequence[tuple[str, int, dict]]) ->
                              marker="D", s=28, color="black", zorder=4)
         marks.tag(medians)
         ax.set_xlim(left=min(0.0, *(s["whislo"] for s in stats)))
-        ax.set_xlabel("hours from the original's publication to the translation's "
-                      "(box: quartiles, whiskers: 5th-95th percentile)")
-        ax.set_title(title)
+        ax.set_xlabel("hours from original to translation")
+        _title(fig, title)
         ax.tick_params(axis="y", labelsize=8)
         return _svg(fig, name, title)
 
@@ -240,7 +244,7 @@ def stacked_hbars(name: str, title: str, rows: Sequence[tuple[str, str, int]],
                 left[label] += n
         ax.set_yticks(list(ys.values()), list(ys.keys()), fontsize=8)
         ax.set_xlabel(xlabel)
-        ax.set_title(title)
+        _title(fig, title)
         ax.grid(axis="y", visible=False)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if len(keys) > 1 or keys and keys[0] != labels[0]:
@@ -263,7 +267,7 @@ def run_health(name: str, title: str,
                               linewidth=1.5)
             marks.tag(line)
         top.set_ylabel("rows written")
-        top.set_title(title)
+        _title(fig, title)
         top.legend(loc="upper left", fontsize=8)
         top.yaxis.get_major_locator().set_params(integer=True)
         timed = [(r[0], r[3]) for r in runs if r[3] is not None]
@@ -297,7 +301,7 @@ def hbars(name: str, title: str, rows: Sequence[tuple[str, int, str]], xlabel: s
         marks.tag(*bars.patches)
         ax.set_yticks(ys, [r[0] for r in rows], fontsize=8)
         ax.set_xlabel(xlabel)
-        ax.set_title(title)
+        _title(fig, title)
         ax.grid(axis="y", visible=False)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if len(keys) > 1:

@@ -114,14 +114,20 @@ class Browser:
         return [e["params"]["request"]["url"] for e in self.events
                 if e.get("method") == "Network.requestWillBeSent"]
 
-    def screenshot(self, path: str | Path) -> Path:
-        """A PNG of the whole page (beyond the viewport)."""
-        metrics = self.call("Page.getLayoutMetrics", session=True)
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
+    def screenshot(self, path: str | Path, selector: str | None = None) -> Path:
+        """A PNG of the whole page (beyond the viewport), or of the element ``selector``."""
+        if selector:
+            clip = self.evaluate(f"""(() => {{
+                const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();
+                return {{x: r.left + scrollX, y: r.top + scrollY, width: r.width,
+                         height: r.height}}; }})()""")
+        else:
+            metrics = self.call("Page.getLayoutMetrics", session=True)
+            size = metrics.get("cssContentSize") or metrics["contentSize"]
+            clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"]}
         shot = self.call("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                     "scale": 1}}, session=True)
+            "format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+            session=True)
         path = Path(path)
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
