@@ -27,6 +27,7 @@ from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover
 from transforms.dedup import (
     AddSignatures,
+    AddStoryNames,
     Clusters,
     EmbedSegments,
     MarkDuplicates,
@@ -296,7 +297,10 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
                                                                            main="articles")
     )
     rejects.append(signed.rejects)
-    signed = signed.articles
+    named = signed.articles | "StoryNames" >> beam.ParDo(AddStoryNames()).with_outputs(
+        REJECTS, main="articles")
+    rejects.append(named.rejects)
+    signed = named.articles
     if "translation" in levels:
         embedded = (
             signed

@@ -54,10 +54,12 @@ class NewsflowOptions(PipelineOptions):
                            help="headline + sentences embedded per article (5; 3 is ~1.7x "
                                 "faster with lower recall, see bench/dedup_eval.py)")
         dedup.add_argument("--story_threshold", "--story-threshold", dest="story_threshold",
-                           type=float, default=0.6,
-                           help="'same story' when the cosine of two articles' mean segment "
-                                "vectors, each language's average direction in the pool "
-                                "removed, reaches this (0.6)")
+                           type=float, default=0.38,
+                           help="articles form a story while their average similarity "
+                                "(0.6 x the cosine of their mean segment vectors, each "
+                                "language's average direction in the pool removed, + 0.4 x "
+                                "the cosine of the rarity-weighted names they mention) is at "
+                                "least this (0.38)")
         dedup.add_argument("--history_days", "--history-days", dest="history_days", type=int,
                            default=3, help="match new articles against the output's articles "
                                            "of the last N days (0: this run only; default 3)")

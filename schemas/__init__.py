@@ -14,7 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters
+SCHEMA_VERSION = 3  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters;
+#                    3: story_names, embedder (articles)
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -54,6 +55,8 @@ ARTICLES = pa.schema(
         pa.field("anchors", pa.list_(pa.string())),  # numbers (#) and name skeletons (@)
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("schema_version", pa.int16(), nullable=False),
+        # since version 3 (at the end, so older files still line up by position):
+        pa.field("story_names", pa.list_(pa.string())),  # names mentioned most (stories)
     ],
     metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

@@ -17,7 +17,8 @@ from transforms.dedup.members import Edge, Member
 from transforms.dedup.near import AddSignatures, NearConfig, NearDuplicateEdges
 from transforms.dedup.pool_edges import TranslationEdges
 from transforms.dedup.segments import EmbedSegments
+from transforms.dedup.stories import AddStoryNames
 
 __all__ = ["AddSignatures", "Clusters", "Edge", "EmbedSegments", "MarkDuplicates", "Member",
            "NearConfig", "NearDuplicateEdges", "ReadRecentArticles", "TranslationConfig",
-           "TranslationEdges"]
+           "TranslationEdges", "AddStoryNames"]

@@ -23,11 +23,14 @@ class TranslationConfig:
     candidates: int = 10  # nearest documents per other language to verify
     anchor_threshold: float = 0.34  # anchor Jaccard for languages the model does not know
     min_anchors: int = 3
-    # "same story": cosine of mean segment vectors with each language's average direction in
-    # the pool removed (story_vectors); pools under story_min_pool documents compare raw vectors
-    story_threshold: float = 0.6
+    # "same story" (stories.story_vectors): story_text_weight x the cosine of mean segment
+    # vectors with each language's average direction in the pool removed + the rest x the
+    # cosine of rarity-weighted names; stories merge while their average similarity is at least
+    # story_threshold. Pools under story_min_pool documents compare raw vectors
+    story_threshold: float = 0.38
+    story_text_weight: float = 0.6
     story_raw_threshold: float = 0.93
     story_min_pool: int = 20
-    story_neighbours: int = 10  # story links per new document, to its nearest above threshold
+    story_neighbours: int = 10  # candidate story links per new document (its nearest)
     window_days: int = 1
     embedder: str = "e5"

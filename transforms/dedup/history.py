@@ -12,7 +12,7 @@ from transforms.sinks import ReadEarlierOutput, matching_files
 #: Columns an earlier run's article contributes to this run's duplicate detection.
 HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language", "published_at",
                    "fetched_at", "content_hash", "word_count", "copy_group_id", "story_id",
-                   "minhash", "seg_vectors", "seg_dim", "anchors"]
+                   "minhash", "seg_vectors", "seg_dim", "anchors", "story_names"]
 
 
 def recent_article_files(root: str, days: int, today: dt.date | None = None) -> list[str]:

@@ -24,6 +24,7 @@ def _pool_entries(record: dict, window_days: int):
         "seg_vectors": record.get("seg_vectors"),
         "seg_dim": record.get("seg_dim") or 384,
         "anchors": record.get("anchors") or [],
+        "names": record.get("story_names") or [],
         "day": day,
     }
     yield day, {**slim, "home": True}
@@ -40,8 +41,11 @@ class _PoolEdges(beam.DoFn):
 
     def process(self, element) -> Iterator:
         _, entries = element
+        # one order whatever the shuffle delivered, so ties break the same way every run
+        entries = sorted(entries, key=lambda e: (e["member"].article_id, e["home"]))
         docs = [PoolDoc(e["member"], e["language"], unpack(e["seg_vectors"], e["seg_dim"]),
-                        frozenset(e["anchors"]), e["day"], e["home"]) for e in entries]
+                        frozenset(e["anchors"]), e["day"], e["home"], tuple(e["names"]))
+                for e in entries]
         self.pools.inc()
         yield from translation_edges(docs, self.config, self.known)
         for edge in story_edges(docs, self.config):

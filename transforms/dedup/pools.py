@@ -25,6 +25,7 @@ class PoolDoc:
     anchors: frozenset[str]
     day: int
     home: bool  # this pool is the document's own window (else it is a guest from the next day)
+    names: tuple[str, ...] = ()  # stories.story_names of the article
 
 
 def pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
