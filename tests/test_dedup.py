@@ -119,3 +119,29 @@ def test_parallel_near_links_between_translated_chats_all_go():
     assert {e.kind for e in split_language_conflicts(edges)} == {"translation"}
     groups = resolve_groups(edges)
     assert [groups[f"de{i}"]["copy_group_id"] for i in range(3)] == ["en0", "en1", "en2"]
+
+
+def test_edges_are_resolved_per_connected_day_window_with_the_same_groups():
+    """MarkDuplicates never gathers a run's edges in one place: each connected window of
+    publication days is resolved on its own, and the result equals resolving everything."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from transforms.dedup.groups import ResolvePerDayWindow, day_windows
+
+    day = 86_400.0
+    assert day_windows([(1, 2), (2, 3), (7, 7), (9, 10)]) == {1: 1, 2: 1, 3: 1, 7: 7, 9: 9,
+                                                              10: 9}
+    a, b, c = m("en-a", 1 * day), m("fr-b", 2 * day), m("de-c", 3 * day)  # a chain over 3 days
+    d, e = m("en-d", 40 * day), m("en-e", 40 * day + 60)  # another window, weeks later
+    f, g = m("en-f", 41.5 * day), m("es-g", 42 * day)  # the next days: a window of its own
+    edges = [Edge(a, b, "translation", 0.8), Edge(b, c, "translation", 0.9),
+             Edge(d, e, "near", 0.9), Edge(f, g, "translation", 0.7)]
+    whole = resolve_groups(edges)
+    assert len({v["copy_group_id"] for v in whole.values()}) == 3
+    with TestPipeline(runner="FnApiRunner") as p:
+        found = (p | beam.Create(edges) | ResolvePerDayWindow(resolve_groups)
+                 | beam.Map(lambda kv: (kv[0], kv[1]["copy_group_id"], kv[1]["duplicate_of"])))
+        assert_that(found, equal_to([(k, v["copy_group_id"], v["duplicate_of"])
+                                     for k, v in whole.items()]))

@@ -3,9 +3,10 @@ story (one document per language, corroboration for borderline links), the canon
 each group, and the Beam step that marks every article with its group.
 
 Duplicates are *marked*, never dropped: every article keeps its row, and copies point at the
-group's canonical member through ``duplicate_of``. Only the edge list (small: copies are a
-fraction of articles) is gathered in one place; articles themselves stay distributed and
-receive their group assignment through a side input.
+group's canonical member through ``duplicate_of``. No step gathers a run's edges in one place:
+edges are resolved per *connected day-window* (``day_windows``: the publication days that
+edges connect, transitively), which holds every component whole, and assignments join the
+articles by ``article_id``. Only the set of linked day pairs (at most days x days) is gathered.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.dedup.exact import ExactDuplicateEdges
-from transforms.dedup.members import KIND_ORDER, WEAK_TRANSLATION, Edge, Member, find
+from transforms.dedup.members import (
+    KIND_ORDER,
+    WEAK_TRANSLATION,
+    Edge,
+    Member,
+    find,
+    member_day,
+)
 from transforms.dedup.stories import resolve_stories
 
 
@@ -191,6 +199,51 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     return assignment
 
 
+def day_windows(day_pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Publication days linked by edges, transitively -> one window id per day (its earliest
+    day). Every connected component of edges lies within one window."""
+    parent: dict[str, str] = {}
+    days: set[int] = set()
+    for a, b in day_pairs:
+        days.update((a, b))
+        parent[find(parent, str(a))] = find(parent, str(b))
+    windows: dict[str, int] = {}
+    for day in sorted(days):
+        windows.setdefault(find(parent, str(day)), day)
+    return {day: windows[find(parent, str(day))] for day in days}
+
+
+def _edge_days(edge: Edge) -> tuple[int, int]:
+    return tuple(sorted((member_day(edge.a), member_day(edge.b))))
+
+
+class ResolvePerDayWindow(beam.PTransform):
+    """Edges -> ``(article_id, value)`` from ``resolve`` (a function of one window's edges to
+    ``{article_id: value}``), run once per connected day-window: bounded by the largest
+    window, not by the run."""
+
+    def __init__(self, resolve):
+        super().__init__()
+        self.resolve = resolve
+
+    def expand(self, edges):
+        windows = (
+            edges
+            | "EdgeDays" >> beam.Map(_edge_days)
+            | "DistinctDayPairs" >> beam.Distinct()
+            | "GatherDayPairs" >> beam.combiners.ToList()
+            | "DayWindows" >> beam.Map(day_windows)
+        )
+        resolve = self.resolve
+        return (
+            edges
+            | "KeyByWindow" >> beam.Map(lambda e, w: (w[member_day(e.a)], e),
+                                        beam.pvalue.AsSingleton(windows))
+            | "GroupWindows" >> beam.GroupByKey()
+            | "ResolveWindow" >> beam.FlatMap(lambda kv: sorted(resolve(kv[1]).items()))
+        )
+
+
 def apply_assignment(record: dict[str, Any], assignment: dict[str, dict],
                      stories: dict[str, str] | None = None) -> dict[str, Any]:
     found = assignment.get(record["article_id"])
@@ -207,14 +260,19 @@ class _CountAssigned(beam.DoFn):
         self.copies = Metrics.counter("dedup", "copies")
         self.unique = Metrics.counter("dedup", "unique")
 
-    def process(self, record: dict, assignment: dict, stories: dict) -> Iterator[dict]:
-        record = apply_assignment(record, assignment, stories)
-        if record["duplicate_of"]:
-            self.copies.inc()
-            Metrics.counter("dedup", f"copies_{record['dup_kind']}").inc()
-        else:
-            self.unique.inc()
-        yield record
+    def process(self, element: tuple[str, dict]) -> Iterator[dict]:
+        article_id, joined = element
+        groups, stories = list(joined["group"]), list(joined["story"])
+        assignment = {article_id: groups[0]} if groups else {}  # one day, so one window
+        story = {article_id: stories[0]} if stories else {}
+        for record in joined["article"]:
+            record = apply_assignment(record, assignment, story)
+            if record["duplicate_of"]:
+                self.copies.inc()
+                Metrics.counter("dedup", f"copies_{record['dup_kind']}").inc()
+            else:
+                self.unique.inc()
+            yield record
 
 
 class MarkDuplicates(beam.PTransform):
@@ -235,18 +293,15 @@ class MarkDuplicates(beam.PTransform):
         pool = self.pool if self.pool is not None else articles
         edges = [pool | "ExactEdges" >> ExactDuplicateEdges(), *self.extra_edges]
         copy_edges = edges | "AllEdges" >> beam.Flatten()
-        assignment = (
-            copy_edges
-            | "GatherEdges" >> beam.combiners.ToList()
-            | "ConnectedComponents" >> beam.Map(resolve_groups)
-        )
+        groups = copy_edges | "CopyGroups" >> ResolvePerDayWindow(resolve_groups)
         stories = (
             [copy_edges, *self.story_edges]
             | "StoryAndCopyEdges" >> beam.Flatten()
-            | "GatherStoryEdges" >> beam.combiners.ToList()
-            | "StoryComponents" >> beam.Map(resolve_stories)
+            | "Stories" >> ResolvePerDayWindow(resolve_stories)
         )
-        return articles | "AssignGroups" >> beam.ParDo(
-            _CountAssigned(), beam.pvalue.AsSingleton(assignment),
-            beam.pvalue.AsSingleton(stories),
+        keyed = articles | "KeyArticles" >> beam.Map(lambda r: (r["article_id"], r))
+        return (
+            {"article": keyed, "group": groups, "story": stories}
+            | "JoinAssignments" >> beam.CoGroupByKey()
+            | "AssignGroups" >> beam.ParDo(_CountAssigned())
         )

@@ -72,6 +72,14 @@ def member_of(record: dict[str, Any]) -> Member:
 WEAK_TRANSLATION = 0.5
 
 
+def member_day(member: Member) -> int:
+    """Publication day (proleptic ordinal) of a member, else its fetch day, else 0."""
+    for when in (member.published, member.fetched):
+        if when < _FAR_FUTURE:
+            return dt.datetime.fromtimestamp(when, dt.timezone.utc).toordinal()
+    return 0
+
+
 def find(parent: dict[str, str], node: str) -> str:
     """Union-find root of ``node`` (path halving); ``parent`` maps a node to its parent."""
     while parent.get(node, node) != node:
