@@ -37,6 +37,7 @@ from transforms.dedup import (
     TranslationConfig,
     TranslationEdges,
 )
+from transforms.discovery import DiscoverSiteList
 from transforms.embedding import embedder_languages
 from transforms.enrich import EnrichArticles, canonical_url
 from transforms.extract import ExtractArticles
@@ -48,6 +49,7 @@ from transforms.lock import LockHeld, RootLock
 from transforms.rejects import REJECTS, guarded, reject
 from transforms.schedule import failed_feed_row, not_modified_feed_row, parsed_feed_row
 from transforms.sinks import WriteDataset
+from transforms.sitemaps import ReadSitemapList, parse_since
 from transforms.sources import ReadWarc
 from transforms.state import (
     AttachState,
@@ -133,12 +135,24 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     requests = []
     outcomes = []  # (count key) per input that is neither an article nor a reject
     state_rows = []  # what the next run needs (validators, handled URLs)
-    if opts.feeds:
-        feed_urls = sorted(set(load_feed_list(opts.feeds)))
+    site_feeds, site_sitemaps = [], []
+    if opts.sites:
+        found = p | "Sites" >> DiscoverSiteList(load_url_list(opts.sites), opts.output, policy,
+                                                run_id, opts.site_max_links)
+        rejects.append(found.rejects)
+        requests.append(found.pages)
+        state_rows.append(found.state)
+        site_feeds.append(found.feeds)
+        site_sitemaps.append(found.sitemaps)
+    if opts.feeds or site_feeds:
+        feed_urls = sorted(set(load_feed_list(opts.feeds))) if opts.feeds else []
         feed_requests = (
-            p
-            | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list", "feed_url": u}
-                                         for u in feed_urls])
+            [p | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list",
+                                             "feed_url": u} for u in feed_urls]), *site_feeds]
+            | "AllFeeds" >> beam.Flatten()
+            | "KeyFeeds" >> beam.Map(_request_key)
+            | "GroupFeeds" >> beam.GroupByKey()
+            | "OneFeedPerUrl" >> beam.ParDo(PickFirstRequest())
             | "FeedState" >> AttachState(p | "ReadFeedState" >> ReadState(opts.output, "feed"),
                                          "feed")
         )
@@ -163,6 +177,20 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             feeds.not_modified | "FeedNotModified" >> beam.Map(lambda r: "feed_not_modified"),
             feed_requests.skipped | "FeedsNotPolled" >> beam.Map(lambda r: r["skip_reason"]),
         ]
+    if opts.sitemaps or site_sitemaps:
+        listed = load_url_list(opts.sitemaps) if opts.sitemaps else []
+        sitemaps = (
+            [p | "SitemapList" >> beam.Create([{"url": u, "source_kind": "sitemap_list"}
+                                               for u in listed]), *site_sitemaps]
+            | "AllSitemaps" >> beam.Flatten()
+            | "ReadSitemaps" >> ReadSitemapList(opts.output, policy, run_id,
+                                                parse_since(opts.since), opts.sitemap_max_urls,
+                                                opts.sitemap_depth)
+        )
+        requests.append(sitemaps.requests)
+        rejects.append(sitemaps.rejects)
+        state_rows.append(sitemaps.state)
+        outcomes.append(sitemaps.outcomes)
     if opts.urls:
         requests.append(p | "UrlList" >> beam.Create(
             [{"url": u, "source_kind": "url"} for u in load_url_list(opts.urls)]))
@@ -222,7 +250,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         articles.append(jsonl.articles)
         rejects.append(jsonl.rejects)
     if not articles:
-        raise UsageError("no input: give at least one of --feeds, --urls, --warc, --jsonl")
+        raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
+                         "--warc, --jsonl")
 
     cleaned = (
         articles
@@ -244,7 +273,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
 
     all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
         _stamp(run_id))
-    page_kinds = ("feed", "url")
+    page_kinds = ("feed", "url", "sitemap", "site")
     state_rows += [
         final | "ArticleState" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
         | "ArticleStateRows" >> beam.Map(
@@ -333,8 +362,13 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
     opts = options.view_as(NewsflowOptions)
     if not opts.output:
         raise UsageError("--output ROOT is required (a local path, gs://... or s3://...)")
-    if not (opts.feeds or opts.urls or opts.warc or opts.jsonl):
-        raise UsageError("no input: give at least one of --feeds, --urls, --warc, --jsonl")
+    if not (opts.feeds or opts.urls or opts.warc or opts.jsonl or opts.sitemaps or opts.sites):
+        raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
+                         "--warc, --jsonl")
+    try:
+        parse_since(opts.since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if "://" not in opts.output:
         opts.output = os.path.abspath(opts.output)  # workers may run in other processes
     if not opts.run_id:
@@ -349,7 +383,8 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
 def run_manifest(opts: NewsflowOptions, started_at: str) -> dict[str, Any]:
     """What the manifest says about the run besides its files and counts."""
     return {"started_at": started_at,
-            "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "warc", "jsonl")},
+            "inputs": {k: getattr(opts, k) for k in ("feeds", "urls", "sitemaps", "sites", "warc",
+                                                      "jsonl")},
             "output": opts.output}
 
 

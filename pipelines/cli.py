@@ -16,7 +16,8 @@ import textwrap
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTS = 0, 1, 2, 3
 
 RUN_HELP = """\
-usage: newsflow run [--feeds FILE] [--urls FILE] [--warc GLOB] [--jsonl GLOB] --output ROOT
+usage: newsflow run [--feeds FILE] [--urls FILE] [--sitemaps FILE] [--sites FILE]
+                    [--warc GLOB] [--jsonl GLOB] --output ROOT
                     [newsflow options] [any Apache Beam pipeline option]
 
 Fetch, extract, clean, enrich and deduplicate news, and write hive-partitioned Parquet:

@@ -20,6 +20,24 @@ class NewsflowOptions(PipelineOptions):
         group = parser.add_argument_group("newsflow inputs and output")
         group.add_argument("--feeds", help="feed list: OPML, YAML or text file of RSS/Atom URLs")
         group.add_argument("--urls", help="text file of article page URLs, one per line")
+        group.add_argument("--sitemaps", help="text file of sitemap URLs (sitemap index files, "
+                           "gzipped and Google News sitemaps included), one per line")
+        group.add_argument("--sites", help="text file of homepage or section URLs: their feeds "
+                           "and sitemaps are discovered (cached in _state/), else their article "
+                           "links are followed")
+        group.add_argument("--since", default=None,
+                           help="skip sitemap entries older than this: an ISO date/time or an "
+                                "age such as 48h, 7d")
+        group.add_argument("--sitemap_max_urls", "--sitemap-max-urls", dest="sitemap_max_urls",
+                           type=int, default=1000,
+                           help="entries read from one sitemap, newest first (default 1000)")
+        group.add_argument("--sitemap_depth", "--sitemap-depth", dest="sitemap_depth", type=int,
+                           default=2, help="index levels followed below a listed sitemap "
+                                           "(default 2)")
+        group.add_argument("--site_max_links", "--site-max-links", dest="site_max_links",
+                           type=int, default=30,
+                           help="article links followed from a site with neither feed nor "
+                                "sitemap (default 30)")
         group.add_argument("--warc", help="glob of WARC files (e.g. Common Crawl news); offline")
         group.add_argument("--jsonl", help="glob of JSONL files of extracted documents "
                            "(url, title, text, optional published_at, language)")

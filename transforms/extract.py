@@ -188,6 +188,8 @@ def merge_entry(article: dict[str, Any], entry: dict[str, Any] | None) -> dict[s
             article[key] = entry[key]
     if not article.get("authors") and entry.get("authors"):
         article["authors"] = list(entry["authors"])
+    if not article.get("language") and entry.get("language"):
+        article["language"] = entry["language"]  # a Google News sitemap names it
     if entry.get("published_at") is not None:
         article["entry_published_at"] = entry["published_at"]
     return article

@@ -441,6 +441,7 @@ class RefuseUnusableEntries(beam.DoFn):
 
     REJECTS = REJECTS
 
+    @guarded("feed")
     def process(self, request: dict) -> Iterator:
         bad = request.get("unusable")
         if bad:

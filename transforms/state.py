@@ -81,6 +81,16 @@ class ReadState(beam.PTransform):
         return pbegin | "ReadStateFiles" >> ReadEarlierOutput(files)
 
 
+def _skips_handled(request: dict, latest: dict) -> bool:
+    """Entries of feeds, sitemaps and site pages are read once; a sitemap entry whose
+    ``lastmod`` is later than the run that handled it is read again."""
+    kind = request.get("source_kind")
+    if kind == "sitemap":
+        lastmod = request.get("lastmod")
+        return lastmod is None or lastmod <= latest["time"]
+    return kind in ("feed", "site")
+
+
 class _Attach(beam.DoFn):
     SKIPPED = "skipped"
 
@@ -105,7 +115,7 @@ class _Attach(beam.DoFn):
         latest = rows[-1] if rows else None
         handled = latest is not None and latest.get("outcome") != "transient"
         for request in requests:
-            if self.kind == "page" and handled and request.get("source_kind") == "feed":
+            if self.kind == "page" and handled and _skips_handled(request, latest):
                 self.skipped.inc()
                 yield beam.pvalue.TaggedOutput(self.SKIPPED, request)
                 continue
