@@ -399,9 +399,9 @@ def copy_groups_section(data: Dataset) -> Section:
                                _fmt_hours(delay)))
         head = (f"{_short(original[1], 60)} ({original[2] or 'und'}, {original[3]})"
                 if original else f"group {group_id}")
-        table_rows.insert(len(table_rows) - len(points),
-                          (index, original[2] if original else "", original[3] if original
-                           else "", "canonical", _stamp(start), "original"))
+        table_rows.insert(len(table_rows) - len(points), (
+            index, original[2], original[3], "canonical", _stamp(start), "original")
+            if original else (index, "", "(original not in this dataset)", "canonical", "", ""))
         drawn = [(label, hours, kind) for label, hours, kind in points if hours is not None]
         chart_title = (f"{index}. {head}: {n_copies} {'copy' if n_copies == 1 else 'copies'} "
                        f"in {n_langs} language{'' if n_langs == 1 else 's'}")

@@ -39,6 +39,9 @@ def write_rows(root: Path, dataset: str, run_id: str, records: list[dict],
         parts[partition(record)].append(record)
     for path, rows in parts.items():
         table = to_table(rows, schema)
+        if any("revision" in r for r in rows):  # the exactly-once issue's revision number
+            table = table.append_column(pa.field("revision", pa.int32()), pa.array(
+                [r.get("revision") for r in rows], type=pa.int32()))
         if with_entities:
             table = table.append_column(pa.field("entities", pa.list_(ENTITY)), pa.array(
                 [r.get("entities") for r in rows], type=pa.list_(ENTITY)))

@@ -197,3 +197,23 @@ def test_report_reads_no_article_text(tmp_path):
     for chart in ("articles", "rejects", "copies-1", "stories", "translation-delay",
                   "domains", "runs"):
         assert f'data-chart="{chart}"' in page, chart
+
+
+def test_revisions_count_once_and_odd_rows_do_not_break_the_page(tmp_path):
+    """The latest revision of an article is the one reported (the views' rule); a copy whose
+    original is not in the dataset, and articles without publication time, are tolerated."""
+    when = dt.datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
+    first = article("r1", "https://a.example/story", "en", when, when, "First", revision=1)
+    second = {**article("r2", "https://a.example/story", "de", when, when + dt.timedelta(hours=1),
+                        "Zweite Fassung"), "revision": 2}
+    orphan = copy_of(article("r0", "https://gone.example/x", "en", when, when, "gone"), "r2",
+                     "https://b.example/copy", "fr", 3, "translation", "Copie")
+    undated = article("r2", "https://c.example/undated", "es", None, when, "Sin fecha")
+    files = write_rows(tmp_path, "articles", "r1", [first])
+    write_manifest(tmp_path, "r1", when, 1, 1, {}, files)
+    files = write_rows(tmp_path, "articles", "r2", [second, orphan, undated])
+    write_manifest(tmp_path, "r2", when + dt.timedelta(hours=1), 1, 3, {}, files)
+    page = build_report(str(tmp_path))
+    # the story once, in its latest revision (German): 3 articles in de, fr, es
+    assert "3 articles (2 originals, 1 copies) in 3 language(s)" in page
+    assert "(original not in this dataset)" in page and "2 finished run(s)" in page
