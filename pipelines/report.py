@@ -162,6 +162,7 @@ class Dataset:
     def __init__(self, con: duckdb.DuckDBPyConnection, cutoff: dt.datetime | None):
         self.con, self.cutoff = con, cutoff
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # the command prints one line, no bars
         views = {r[0] for r in con.execute(
             "select view_name from duckdb_views() where not internal").fetchall()}
         self.columns: dict[str, set[str]] = {}

@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # no display, no GUI toolkit: the report is rendered in b
 
 from matplotlib import dates as mdates  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295")
@@ -268,7 +269,7 @@ def run_health(name: str, title: str,
             marks.tag(line)
         top.set_ylabel("rows written")
         _title(fig, title)
-        top.legend(loc="upper left", fontsize=8)
+        top.legend(loc="best", fontsize=8)
         top.yaxis.get_major_locator().set_params(integer=True)
         timed = [(r[0], r[3]) for r in runs if r[3] is not None]
         if timed:
@@ -305,7 +306,7 @@ def hbars(name: str, title: str, rows: Sequence[tuple[str, int, str]], xlabel: s
         ax.grid(axis="y", visible=False)
         ax.xaxis.get_major_locator().set_params(integer=True)
         if len(keys) > 1:
-            handles = [ax.bar([], [], color=colors[k], label=k) for k in keys]
+            handles = [Patch(color=colors[k], label=k) for k in keys]
             fig.legend(handles=handles, loc="outside lower center", ncols=min(4, len(keys)),
                        fontsize=8)
         return _svg(fig, name, title)

@@ -117,7 +117,8 @@ def synthetic_root(root: Path, articles: int, runs: int = 20, text_chars: int = 
             if originals and rng.random() < 0.33:
                 source = rng.choice(originals)
                 kind = rng.choice(("exact", "near", "translation", "translation"))
-                lang = source["language"] if kind != "translation" else rng.choice(LANGS)
+                lang = source["language"] if kind != "translation" else rng.choice(
+                    [lang for lang in LANGS if lang != source["language"]])
                 rows.append(copy_of(source, run_id, f"https://{rng.choice(SITES)}/c/{index}/"
                                     f"{len(rows)}", lang, rng.uniform(0.2, 30), kind,
                                     f"Copy {len(rows)} of {source['title']}", text(),
