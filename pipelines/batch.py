@@ -45,20 +45,22 @@ from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, 
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
 from transforms.jsonl import ReadJsonl
+from transforms.ledger import (
+    SAME_AS,
+    AssignRevisions,
+    DropRepeatedRejects,
+    needs_reject_row,
+    reject_key,
+    reject_kind,
+    replay_entries,
+)
 from transforms.lock import LockHeld, RootLock
 from transforms.rejects import REJECTS, guarded, reject
 from transforms.schedule import failed_feed_row, not_modified_feed_row, parsed_feed_row
 from transforms.sinks import WriteDataset
 from transforms.sitemaps import ReadSitemapList, parse_since
 from transforms.sources import ReadWarc
-from transforms.state import (
-    AttachState,
-    DropUnchanged,
-    ReadState,
-    is_transient,
-    state_row,
-    validators,
-)
+from transforms.state import AttachState, ReadState, state_row, validators
 
 
 def new_run_id() -> str:
@@ -79,7 +81,12 @@ def _request_key(request: dict) -> tuple[str, dict]:
 
 
 class PickFirstRequest(beam.DoFn):
-    """One request per distinct URL (a URL listed by two feeds is fetched once)."""
+    """One request per distinct normalised URL.
+
+    The same spelling listed twice (two feeds, a feed and the URL list) is fetched once and
+    counted ``repeated_urls``; another spelling of it (tracking parameters, ``http`` vs
+    ``https`` of the same normalised URL...) becomes a reject row ``input/same_as`` naming
+    the URL that was kept."""
 
     REJECTS = REJECTS
 
@@ -87,11 +94,18 @@ class PickFirstRequest(beam.DoFn):
         self.repeated = Metrics.counter("input", "repeated_urls")
 
     @guarded("input")
-    def process(self, element: tuple[str, Any]) -> Iterator[dict]:
+    def process(self, element: tuple[str, Any]) -> Iterator:
         _, requests = element
         requests = sorted(requests, key=lambda r: (r.get("feed_url") or "", r["url"]))
-        self.repeated.inc(len(requests) - 1)
-        yield requests[0]
+        kept = requests[0]
+        spellings = {kept["url"]}
+        for other in requests[1:]:
+            if other["url"] in spellings:
+                self.repeated.inc()
+                continue
+            spellings.add(other["url"])
+            yield reject(other, "input", SAME_AS, f"same page as {kept['url']} (kept)")
+        yield kept
 
 
 class ValidateRequest(beam.DoFn):
@@ -111,10 +125,10 @@ class ValidateRequest(beam.DoFn):
 
 
 def _kept(previous: dict | None) -> dict:
-    """Validators of a 304 response are the ones we sent."""
+    """Validators of a 304 response are the ones we sent; what we knew stays known."""
     previous = previous or {}
-    return {"etag": previous.get("etag"), "last_modified": previous.get("last_modified"),
-            "content_hash": previous.get("content_hash")}
+    return {key: previous.get(key)
+            for key in ("etag", "last_modified", "content_hash", "revision", "reason")}
 
 
 def _stamp(run_id: str):
@@ -135,6 +149,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     requests = []
     outcomes = []  # (count key) per input that is neither an article nor a reject
     state_rows = []  # what the next run needs (validators, handled URLs)
+    page_state = p | "ReadPageState" >> ReadState(opts.output, "page")
+    ledger_state = [page_state]
     site_feeds, site_sitemaps = [], []
     if opts.sites:
         found = p | "Sites" >> DiscoverSiteList(load_url_list(opts.sites), opts.output, policy,
@@ -146,15 +162,21 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         site_sitemaps.append(found.sitemaps)
     if opts.feeds or site_feeds:
         feed_urls = sorted(set(load_feed_list(opts.feeds))) if opts.feeds else []
-        feed_requests = (
+        feed_state = p | "ReadFeedState" >> ReadState(opts.output, "feed")
+        ledger_state.append(feed_state)
+        unique_feeds = (
             [p | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list",
                                              "feed_url": u} for u in feed_urls]), *site_feeds]
             | "AllFeeds" >> beam.Flatten()
             | "KeyFeeds" >> beam.Map(_request_key)
             | "GroupFeeds" >> beam.GroupByKey()
-            | "OneFeedPerUrl" >> beam.ParDo(PickFirstRequest())
-            | "FeedState" >> AttachState(p | "ReadFeedState" >> ReadState(opts.output, "feed"),
-                                         "feed")
+            | "OneFeedPerUrl" >> beam.ParDo(PickFirstRequest()).with_outputs(
+                PickFirstRequest.REJECTS, main="requests")
+        )
+        rejects.append(unique_feeds.rejects)
+        feed_requests = (
+            unique_feeds.requests
+            | "FeedState" >> AttachState(feed_state, "feed")
         )
         feeds = feed_requests.requests | "FetchFeeds" >> FetchPages(
             policy, stage="feed", accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
@@ -162,13 +184,18 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         entries = feeds.pages | "ParseFeeds" >> beam.ParDo(ParseFeeds()).with_outputs(
             ParseFeeds.REJECTS, ParseFeeds.FEEDS, main="requests")
         rejects += [feeds.rejects, entries.rejects]
-        requests.append(entries.requests)
+        # a 304 feed's entries are those of its last 200: checked again like new ones, so an
+        # entry that failed transiently is retried although the feed did not change
+        replayed = feeds.not_modified | "ReplayEntries" >> beam.FlatMap(replay_entries)
+        requests += [entries.requests, replayed]
         floor, ceiling = opts.feed_min_interval, opts.feed_max_interval
         state_rows += [
             entries.feeds | "FeedStateRows" >> beam.Map(
-                parsed_feed_row, run_id, floor, ceiling),
+                lambda f: {**parsed_feed_row(f, run_id, floor, ceiling),
+                           "entries": f.get("entry_list")}),
             feeds.not_modified | "FeedStateKept" >> beam.Map(
-                not_modified_feed_row, run_id, floor, ceiling),
+                lambda r: {**not_modified_feed_row(r, run_id, floor, ceiling),
+                           "entries": (r.get("previous") or {}).get("entries")}),
             feeds.rejects
             | "FailedFeeds" >> beam.Filter(lambda r: r.get("source_kind") == "feed_list")
             | "FeedFailureRows" >> beam.Map(failed_feed_row, run_id),
@@ -208,14 +235,11 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             checked.ok
             | "KeyByUrl" >> beam.Map(_request_key)
             | "GroupByUrl" >> beam.GroupByKey()
-            | "OnePerUrl" >> beam.ParDo(PickFirstRequest()).with_outputs(REJECTS, main="ok")
+            | "OnePerUrl" >> beam.ParDo(PickFirstRequest()).with_outputs(
+                PickFirstRequest.REJECTS, main="requests")
         )
         rejects.append(unique.rejects)
-        unique = (
-            unique.ok
-            | "PageState" >> AttachState(p | "ReadPageState" >> ReadState(opts.output, "page"),
-                                         "page")
-        )
+        unique = unique.requests | "PageState" >> AttachState(page_state, "page")
         fetchable = unique.requests | "RefuseUnusable" >> beam.ParDo(
             RefuseUnusableEntries()).with_outputs(RefuseUnusableEntries.REJECTS, main="ok")
         rejects.append(fetchable.rejects)
@@ -229,6 +253,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         ]
         state_rows.append(fetched.not_modified | "PageStateKept" >> beam.Map(
             lambda r: state_row(r["url"], "page", "not_modified", run_id,
+                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
                                 **_kept(r.get("previous")))))
     if opts.warc:
         warc = p | "ReadWarc" >> ReadWarc(opts.warc, policy.max_bytes)
@@ -265,30 +290,40 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     rejects.append(enriched.rejects)
     enriched = (
         enriched.articles
-        | "DropUnchanged" >> beam.ParDo(DropUnchanged()).with_outputs(
-            DropUnchanged.UNCHANGED, main="articles")
+        | "Ledger" >> AssignRevisions(page_state)
     )
+    rejects.append(enriched.rejects)
     final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects)
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
-    all_rejects = rejects | "AllRejects" >> beam.Flatten() | "StampRejects" >> beam.Map(
-        _stamp(run_id))
-    page_kinds = ("feed", "url", "sitemap", "site")
+    checked_rejects = (
+        rejects
+        | "AllRejects" >> beam.Flatten()
+        | "StampRejects" >> beam.Map(_stamp(run_id))
+        | "RejectLedger" >> DropRepeatedRejects(ledger_state | "LedgerState" >> beam.Flatten())
+    )
+    all_rejects = checked_rejects.rejects
+    outcomes.append(checked_rejects.repeated | "RejectedBefore" >> beam.Map(
+        lambda r: "rejected_before"))
+    page_kinds = ("feed", "url", "sitemap", "site")  # fetched over HTTP: validators worth keeping
     state_rows += [
-        final | "ArticleState" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
-        | "ArticleStateRows" >> beam.Map(
+        final | "ArticleStateRows" >> beam.Map(
             lambda r: state_row(r["url"], "page", "article", run_id,
-                                content_hash=r["content_hash"],
+                                content_hash=r["content_hash"], revision=r["revision"],
+                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
                                 **validators(r.get("response_headers")))),
-        enriched.unchanged | "UnchangedStateRows" >> beam.Map(
+        enriched.unchanged
+        | "UnchangedPages" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
+        | "UnchangedStateRows" >> beam.Map(
             lambda r: state_row(r["url"], "page", "unchanged", run_id,
-                                content_hash=r["content_hash"],
+                                content_hash=r["content_hash"], revision=r["revision"],
+                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
                                 **validators(r.get("response_headers")))),
         all_rejects
-        | "PermanentRejects" >> beam.Filter(
-            lambda r: r.get("source_kind") in page_kinds and not is_transient(r))
+        | "PermanentRejects" >> beam.Filter(needs_reject_row)
         | "RejectStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "reject", run_id)),
+            lambda r: state_row(r["url"], reject_kind(r), "reject", run_id, key=reject_key(r),
+                                reason=f"{r['stage']}/{r['reason']}")),
     ]
     counts = (
         (all_rejects | "RejectKey" >> beam.Map(

@@ -14,8 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters;
-#                    3: story_names, embedder (articles)
+SCHEMA_VERSION = 4  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters;
+#                    3: story_names, embedder (articles);
+#                    4: revision, previous_content_hash (articles); entry state (state)
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -57,6 +58,9 @@ ARTICLES = pa.schema(
         pa.field("schema_version", pa.int16(), nullable=False),
         # since version 3 (at the end, so older files still line up by position):
         pa.field("story_names", pa.list_(pa.string())),  # names mentioned most (stories)
+        # since version 4:
+        pa.field("revision", pa.int32()),  # 1, 2, ... each time the article's text changed
+        pa.field("previous_content_hash", pa.string()),  # content_hash of the revision before
     ],
     metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )
@@ -105,13 +109,20 @@ STATE = pa.schema(
         pa.field("etag", pa.string()),
         pa.field("last_modified", pa.string()),
         pa.field("content_hash", pa.string()),
-        pa.field("outcome", pa.string()),  # fetched / article / reject / not_modified / unchanged
+        # fetched / article / reject / not_modified / unchanged
+        pa.field("outcome", pa.string()),
         pa.field("run_id", pa.string()),
         pa.field("time", pa.timestamp("us", tz="UTC")),
         # feeds: when the next run may poll again (the feed's ttl / cache headers)
         pa.field("next_fetch_at", pa.timestamp("us", tz="UTC")),
         # discovery (kind=discovery): what was found on a site, as JSON
         pa.field("data", pa.string()),
+        # since version 4:
+        pa.field("revision", pa.int32()),  # latest revision written for this URL
+        pa.field("reason", pa.string()),  # stage/reason of a permanent reject
+        pa.field("entry_id", pa.string()),  # feed entry GUID (else link) that listed the page
+        pa.field("entry_updated", pa.string()),  # the entry's updated/published stamp
+        pa.field("entries", pa.string()),  # feeds: JSON entry list of the last 200, for 304s
     ],
     metadata={"newsflow.dataset": "state", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

@@ -32,7 +32,11 @@ def test_second_run_is_conditional_and_adds_nothing(sample_server, tmp_path):
     counts = load_manifest(output, second_id)["counts"]
     assert counts["feed_not_modified"] == 3  # world, international, broken (unchanged bytes)
     assert counts["not_modified"] == 3  # the URL-list pages, asked conditionally
-    assert "skipped_seen" not in counts  # feeds were 304: their entries were not even read
+    # the 304 feeds' entries are replayed from state; all were handled: none is fetched
+    assert counts["skipped_seen"] == 20
+    assert counts["rejected_before"] == 2  # gone.xml 404 and the ftp:// URL: not written again
+    assert con.execute("select count(*) from rejects where run_id = ?",
+                       [second_id]).fetchone()[0] == 0
 
     # a server that ignores validators: feeds come back whole, but every entry was handled
     # before (article or permanent reject) and is skipped; re-fetched pages are unchanged

@@ -26,6 +26,7 @@ import yaml
 from apache_beam.metrics import Metrics
 from lxml import etree
 
+from transforms.ledger import entries_json
 from transforms.rejects import REJECTS, guarded, reject
 
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.I)
@@ -253,8 +254,12 @@ def _media(entry: Any, base: str) -> tuple[list[dict], list[dict]]:
 
 def _request(feed_url: str, feed_title: str | None, link: str, guid: str | None,
              entry: dict[str, Any]) -> dict:
+    stamp = entry.get("updated_at") or entry.get("published_at")
+    if isinstance(stamp, dt.datetime):
+        stamp = stamp.isoformat()
+    # entry_updated: a changed stamp makes the ledger fetch a handled entry again
     return {"url": link, "source_kind": "feed", "feed_url": feed_url, "feed_title": feed_title,
-            "entry_id": guid or link, "entry": entry}
+            "entry_id": guid or link, "entry_updated": stamp or None, "entry": entry}
 
 
 def _unusable(feed_url: str, index: int, guid: str | None, title: str | None) -> dict:
@@ -420,7 +425,9 @@ class ParseFeeds(beam.DoFn):
         self.entries.inc(len(parsed.requests))
         yield beam.pvalue.TaggedOutput(self.FEEDS, {
             **self._feed(response), "ttl": parsed.ttl, "update_period": parsed.update_period,
-            "update_frequency": parsed.update_frequency, "entries": len(parsed.requests)})
+            "update_frequency": parsed.update_frequency, "entries": len(parsed.requests),
+            # remembered in the feed's state: a later 304 replays them (transforms/ledger.py)
+            "entry_list": entries_json(parsed.requests)})
         for bad in parsed.unusable:  # refused by ``RefuseUnusableEntries`` after the state join,
             # so an entry refused by an earlier run is skipped like any handled entry
             yield {"url": bad["url"], "source_kind": "feed", "feed_url": feed_url,

@@ -6,8 +6,10 @@ the outcome. The next run joins its requests with these rows by normalised URL (
 ``CoGroupByKey``, so the state never has to fit in one worker) and
 - sends ``If-None-Match`` / ``If-Modified-Since`` for every URL it has validators for, so an
   unchanged feed or page costs a 304 and is never re-processed;
-- skips feed entries already handled by an earlier run (article, or a permanent reject);
-- drops a re-fetched page whose text hash did not change (``unchanged``), so re-running
+- skips feed entries already handled by an earlier run (article, or a permanent reject),
+  unless the entry's ``updated`` stamp changed;
+- and ``transforms/ledger.py`` uses the same rows to number revisions, drop a record whose
+  text hash did not change (``unchanged``) and not repeat a permanent reject, so re-running
   with the same inputs adds no rows.
 """
 
@@ -43,15 +45,32 @@ def is_transient(reject: dict) -> bool:
 
 def state_row(url: str, kind: str, outcome: str, run_id: str, *, etag=None,
               last_modified=None, content_hash=None, next_fetch_at=None,
-              data=None) -> dict[str, Any]:
-    return {"url_key": url_key(url), "url": url, "kind": kind, "etag": etag,
+              data=None, key: str | None = None,
+              revision: int | None = None, reason: str | None = None,
+              entry_id: str | None = None, entry_updated: str | None = None,
+              entries: str | None = None) -> dict[str, Any]:
+    return {"url_key": key or url_key(url), "url": url, "kind": kind, "etag": etag,
             "last_modified": last_modified, "content_hash": content_hash, "outcome": outcome,
-            "run_id": run_id, "time": utcnow(), "next_fetch_at": next_fetch_at, "data": data}
+            "run_id": run_id, "time": utcnow(), "next_fetch_at": next_fetch_at, "data": data,
+            "revision": revision, "reason": reason, "entry_id": entry_id,
+            "entry_updated": entry_updated, "entries": entries}
+
+
+def latest_row(rows, *, with_hash: bool = False) -> dict | None:
+    """The most recent state row (optionally: the most recent one that knows a text hash)."""
+    rows = [r for r in rows if not with_hash or r.get("content_hash")]
+    return max(rows, key=lambda r: (r["time"], r.get("run_id") or "")) if rows else None
 
 
 def validators(headers: dict | None) -> dict[str, str | None]:
     headers = headers or {}
     return {"etag": headers.get("etag"), "last_modified": headers.get("last-modified")}
+
+
+def entry_changed(request: dict, latest: dict | None) -> bool:
+    """A feed entry whose ``updated`` stamp differs from the one recorded: fetch it again."""
+    now, before = request.get("entry_updated"), (latest or {}).get("entry_updated")
+    return bool(now and before and now != before)
 
 
 def conditional_headers(row: dict | None) -> dict[str, str]:
@@ -112,10 +131,11 @@ class _Attach(beam.DoFn):
                 for request in requests:
                     yield beam.pvalue.TaggedOutput(self.SKIPPED, {**request, "skip_reason": why})
                 return
-        latest = rows[-1] if rows else None
+        latest = latest_row(rows)
         handled = latest is not None and latest.get("outcome") != "transient"
         for request in requests:
-            if self.kind == "page" and handled and _skips_handled(request, latest):
+            if (self.kind == "page" and handled and _skips_handled(request, latest)
+                    and not entry_changed(request, latest)):
                 self.skipped.inc()
                 yield beam.pvalue.TaggedOutput(self.SKIPPED, request)
                 continue
@@ -126,7 +146,10 @@ class _Attach(beam.DoFn):
                            "previous": {"etag": latest.get("etag"),
                                         "last_modified": latest.get("last_modified"),
                                         "content_hash": latest.get("content_hash"),
-                                        "data": latest.get("data")}}
+                                        "data": latest.get("data"),
+                                        "revision": latest.get("revision"),
+                                        "reason": latest.get("reason"),
+                                        "entries": latest.get("entries")}}
             elif latest is not None and latest.get("content_hash"):
                 request = {**request, "previous": {"content_hash": latest["content_hash"]}}
             yield request
@@ -150,20 +173,3 @@ class AttachState(beam.PTransform):
             | "Attach" >> beam.ParDo(_Attach(self.kind)).with_outputs(_Attach.SKIPPED,
                                                                        main="requests")
         )
-
-
-class DropUnchanged(beam.DoFn):
-    """Articles whose text hash equals the previous run's: not written again."""
-
-    UNCHANGED = "unchanged"
-
-    def __init__(self):
-        self.unchanged = Metrics.counter("enrich", "unchanged")
-
-    def process(self, record: dict) -> Iterator:
-        previous = (record.get("previous") or {}).get("content_hash")
-        if previous and previous == record.get("content_hash"):
-            self.unchanged.inc()
-            yield beam.pvalue.TaggedOutput(self.UNCHANGED, record)
-        else:
-            yield record
