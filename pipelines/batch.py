@@ -49,6 +49,7 @@ from transforms.ledger import (
     SAME_AS,
     AssignRevisions,
     DropRepeatedRejects,
+    ledger_key,
     needs_reject_row,
     reject_key,
     reject_kind,
@@ -308,14 +309,14 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     page_kinds = ("feed", "url", "sitemap", "site")  # fetched over HTTP: validators worth keeping
     state_rows += [
         final | "ArticleStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "article", run_id,
+            lambda r: state_row(r["url"], "page", "article", run_id, key=ledger_key(r),
                                 content_hash=r["content_hash"], revision=r["revision"],
                                 entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
                                 **validators(r.get("response_headers")))),
         enriched.unchanged
         | "UnchangedPages" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
         | "UnchangedStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "unchanged", run_id,
+            lambda r: state_row(r["url"], "page", "unchanged", run_id, key=ledger_key(r),
                                 content_hash=r["content_hash"], revision=r["revision"],
                                 entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
                                 **validators(r.get("response_headers")))),

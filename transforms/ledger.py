@@ -1,9 +1,10 @@
 """One ledger for every source: identity, revisions and outcomes of feeds, URLs, WARC and JSONL.
 
 Every input has one identity, its *ledger key*: the normalised URL (courlan; tracking
-parameters removed) or, for a record without a usable URL, its position (``file#line``,
-``file#offset``). The ``_state/kind=page`` rows of earlier runs, keyed the same way, say what
-became of it. After enrichment each article is joined with them (a ``CoGroupByKey``):
+parameters removed) or, for a record without a usable URL, its position (``file#L<line>``,
+``file@<offset>``: the ``input_id`` the WARC/JSONL readers set). The ``_state/kind=page`` rows
+of earlier runs, keyed the same way, say what became of it. After enrichment each article is
+joined with them (a ``CoGroupByKey``):
 
 - two records of this run with one identity (a JSONL file listing a URL twice, a WARC record
   and a JSONL line of the same page): the first by a stable order is kept, the others become
@@ -35,15 +36,17 @@ SAME_AS = "same_as"
 SOURCE_ORDER = {"url": 0, "feed": 1, "warc": 2, "jsonl": 3}
 
 
-def ledger_key(url: str) -> str:
-    return url_key(url)
+def ledger_key(item: dict) -> str:
+    """The input's identity: its ``input_id`` (set by the WARC/JSONL readers: the URL, else
+    the position) or its URL, normalised."""
+    return url_key(item.get("input_id") or item["url"])
 
 
 def reject_key(row: dict) -> str:
     """A ``same_as`` reject is about one spelling of the URL, not about the page."""
     if row.get("reason") == SAME_AS:
         return f"{SAME_AS} {row['url']}"
-    return ledger_key(row["url"])
+    return ledger_key(row)
 
 
 def reject_kind(row: dict) -> str:
@@ -121,7 +124,7 @@ class AssignRevisions(beam.PTransform):
         self.state = state
 
     def expand(self, articles):
-        keyed = articles | "KeyArticles" >> beam.Map(lambda r: (ledger_key(r["url"]), r))
+        keyed = articles | "KeyArticles" >> beam.Map(lambda r: (ledger_key(r), r))
         state = self.state | "KeyPageState" >> beam.Map(lambda r: (r["url_key"], r))
         return (
             {"articles": keyed, "state": state}
