@@ -52,3 +52,15 @@ select c.source_domain as copier, o.source_domain as original_site, count(*) as 
        count(distinct c.language) as languages
 from a c join a o on o.article_id = c.duplicate_of
 group by all order by copies desc limit 20;
+
+-- A plain glob reads every revision of an article (and can see a commit in progress, see
+-- README "What a run guarantees"). The articles view of newsflow query is the latest revision:
+select article_id, url, revision, title
+from read_parquet('news/articles/**/*.parquet', hive_partitioning = true, union_by_name = true)
+qualify row_number() over (partition by article_id
+                           order by coalesce(revision, 1) desc, fetched_at desc) = 1;
+
+-- Articles whose text changed, with how often
+select article_id, any_value(url) as url, max(revision) as revisions
+from read_parquet('news/articles/**/*.parquet', hive_partitioning = true, union_by_name = true)
+group by 1 having max(revision) > 1 order by revisions desc;
