@@ -32,7 +32,8 @@ def test_warc_and_jsonl_again_add_zero_rows(tmp_path):
                {"url": "https://a.example/1", "text": TEXT + " Encore.", "language": "fr"},
                {"url": "https://b.example/2?utm_source=x", "text": TEXT[::-1], "language": "fr"},
                {"url": "https://c.example/no-text"}]
-    (tmp_path / "docs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    lines = [json.dumps(r) for r in records] + ["{not json"]  # identity: its position
+    (tmp_path / "docs.jsonl").write_text("".join(line + "\n" for line in lines))
     argv = ["--warc", str(tmp_path / "*.warc.gz"), "--jsonl", str(tmp_path / "*.jsonl"),
             "--output", str(tmp_path / "out"), *FAST]
     first, _ = run(argv)
@@ -46,11 +47,12 @@ def test_warc_and_jsonl_again_add_zero_rows(tmp_path):
                           ).fetchall()
     # the second line of the same URL is recorded, naming the one kept
     assert [r[:3] for r in rejects] == [
+        (f"{tmp_path / 'docs.jsonl'}#L5", "jsonl", "invalid_json"),
         ("https://a.example/1", "input", "same_as"),
-        ("https://c.example/no-text", "jsonl", "bad_record"),
+        ("https://c.example/no-text", "jsonl", "missing_text"),
         ("https://cdn.example/report.pdf", "warc", "unsupported_content_type"),
         ("https://gone.example/page", "warc", "http_error")]
-    assert "same identity as https://a.example/1" in rejects[0][3]
+    assert "same identity as https://a.example/1" in rejects[1][3]
 
     second, _ = run(argv)
     assert rows_of(tmp_path / "out", second) == 0
