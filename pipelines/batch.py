@@ -49,8 +49,10 @@ from transforms.ledger import (
     SAME_AS,
     AssignRevisions,
     DropRepeatedRejects,
+    LatestHistory,
     ledger_key,
     needs_reject_row,
+    not_a_copy_of_itself,
     reject_key,
     reject_kind,
     replay_entries,
@@ -376,7 +378,8 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
         )
         rejects.append(embedded.rejects)
         signed = embedded.articles
-    history = p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)
+    history = (p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)
+               | "LatestHistory" >> LatestHistory(signed))
     pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
     extra, stories = [], []
     if "near" in levels:
@@ -386,8 +389,9 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
             translation_config, embedder_languages(opts.embedder))
         extra.append(translated.translations)
         stories.append(translated.stories)
-    final = signed | "Dedup" >> MarkDuplicates(pool=pool, extra_edges=extra,
-                                               story_edges=stories)
+    final = (signed
+             | "Dedup" >> MarkDuplicates(pool=pool, extra_edges=extra, story_edges=stories)
+             | "NotACopyOfItself" >> beam.Map(not_a_copy_of_itself))
     clusters = final | "Clusters" >> Clusters(run_id)
     edges = (extra or [p | "NoEdges" >> beam.Create([])]) | "DetectorEdges" >> beam.Flatten()
     return final, clusters, edges

@@ -67,20 +67,27 @@ def test_warc_and_jsonl_again_add_zero_rows(tmp_path):
 def test_changed_text_is_a_new_revision_of_the_same_article(tmp_path):
     source = tmp_path / "docs.jsonl"
     argv = ["--jsonl", str(source), "--output", str(tmp_path / "out"), *FAST]
-    source.write_text(json.dumps({"url": "https://a.example/story", "text": TEXT}) + "\n")
+    copy = json.dumps({"url": "https://b.example/copy", "text": TEXT}) + "\n"
+    source.write_text(json.dumps({"url": "https://a.example/story", "text": TEXT}) + "\n" + copy)
     first, _ = run(argv)
     source.write_text(json.dumps({"url": "https://a.example/story",
-                                  "text": TEXT + " Mise à jour à 18 h."}) + "\n")
+                                  "text": TEXT + " Mise à jour à 18 h."}) + "\n" + copy)
     second, _ = run(argv)
     third, _ = run(argv)  # unchanged again: nothing
     con = connect(str(tmp_path / "out"))
     revisions = con.execute("select article_id, revision, previous_content_hash, content_hash, "
-                            "run_id from article_revisions order by revision").fetchall()
+                            "run_id, duplicate_of, is_canonical from article_revisions "
+                            "where url = 'https://a.example/story' order by revision").fetchall()
     assert len(revisions) == 2 and revisions[0][0] == revisions[1][0]
     assert [r[1] for r in revisions] == [1, 2]
     assert revisions[0][2] is None and revisions[1][2] == revisions[0][3] == content_hash(TEXT)
     assert [r[4] for r in revisions] == [first, second]
-    latest = con.execute("select revision, text from articles").fetchall()
+    # the new text still leads the copy group its old text led: not a copy of itself
+    assert [r[5:] for r in revisions] == [(None, True), (None, True)]
+    assert con.execute("select duplicate_of from articles where url = 'https://b.example/copy'"
+                       ).fetchall() == [(revisions[0][0],)]
+    latest = con.execute("select revision, text from articles where url like '%/story'"
+                         ).fetchall()
     assert len(latest) == 1 and latest[0][0] == 2 and latest[0][1].endswith("18 h.")
     assert rows_of(tmp_path / "out", third) == 0
 

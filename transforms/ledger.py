@@ -215,3 +215,49 @@ def replay_entries(feed_request: dict) -> list[dict]:
     except ValueError:
         return []
     return [{**e, "replayed": True} for e in entries if isinstance(e, dict) and e.get("url")]
+
+
+# ---------------------------------------------------------------------------------------------
+# history for duplicate detection: one row per article, the latest revision
+
+
+class _LatestHistory(beam.DoFn):
+    def __init__(self):
+        self.superseded = Metrics.counter("ledger", "history_superseded")
+
+    def process(self, element: tuple[str, dict]) -> Iterator[dict]:
+        _, grouped = element
+        rows = list(grouped["history"])
+        if not rows:
+            return
+        if any(True for _ in grouped["new"]):
+            self.superseded.inc(len(rows))  # this run writes a newer revision of it
+            return
+        self.superseded.inc(len(rows) - 1)
+        yield max(rows, key=lambda r: (r.get("fetched_at") is not None, r.get("fetched_at")
+                                       or 0, r.get("content_hash") or ""))
+
+
+class LatestHistory(beam.PTransform):
+    """Earlier runs' articles -> the latest revision of each, minus the articles this run
+    writes a new revision of: an article is never compared with its own older text (it would
+    become a copy of itself)."""
+
+    def __init__(self, new_articles):
+        super().__init__()
+        self.new_articles = new_articles
+
+    def expand(self, history):
+        keyed = history | "KeyHistory" >> beam.Map(lambda r: (r["article_id"], r))
+        new = self.new_articles | "NewIds" >> beam.Map(lambda r: (r["article_id"], None))
+        return ({"history": keyed, "new": new}
+                | "JoinNew" >> beam.CoGroupByKey()
+                | "Latest" >> beam.ParDo(_LatestHistory()))
+
+
+def not_a_copy_of_itself(record: dict) -> dict:
+    """A new revision that joins the copy group its older text leads: it is that group's
+    canonical again, not a copy of itself."""
+    if record.get("duplicate_of") and record["duplicate_of"] == record.get("article_id"):
+        record.update(duplicate_of=None, is_canonical=True, dup_kind=None, dup_score=None)
+    return record
