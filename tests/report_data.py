@@ -39,7 +39,7 @@ def write_rows(root: Path, dataset: str, run_id: str, records: list[dict],
         parts[partition(record)].append(record)
     for path, rows in parts.items():
         table = to_table(rows, schema)
-        if any("revision" in r for r in rows):  # the exactly-once issue's revision number
+        if "revision" not in table.schema.names and any("revision" in r for r in rows):
             table = table.append_column(pa.field("revision", pa.int32()), pa.array(
                 [r.get("revision") for r in rows], type=pa.int32()))
         if with_entities:
