@@ -59,6 +59,7 @@ def test_robots_unreachable_disallows():
     ROBOTS.clear()
     rules = rules_from_response(None, None, "connection_error", "refused")
     assert rules.status == "unreachable" and not rules.allows("http://a.example/", "x")
+    assert rules.reason == "connection_error"  # the page's reject says the host is down
     assert rules_from_response(None, None, "timeout", "slow").status == "unreachable"
     assert rules_from_response(429, b"", "http_error", "").status == "unreachable"
     assert rules_from_response(403, b"", "http_error", "").allows("http://a.example/", "x")
@@ -133,3 +134,62 @@ def test_a_slow_robots_txt_does_not_stall_another_host(serve):
     robots_hosts = [h["Host"] for p, h, _ in server.log if p == "/robots.txt"]
     assert sorted(robots_hosts) == sorted([f"localhost:{server.port}",
                                            f"127.0.0.1:{server.port}"]), "fetched once each"
+
+
+def test_robots_cases_and_refused_connections_in_a_run(tmp_path):
+    """Pages behind robots.txt 404 / 503 / HTML / redirect, and a port nobody listens on: each
+    URL ends up once in ``articles`` or ``rejects``, with the RFC 9309 outcome (a host that
+    refuses connections cannot serve robots.txt either: disallowed, named for the refusal)."""
+    import socket
+
+    from pipelines.batch import run
+    from pipelines.query import connect
+    from tests.site import Response, Site, article_page
+
+    gone, down, html, moved = Site(), Site(), Site(), Site()
+    sites = (gone, down, html, moved)
+    gone.routes["/robots.txt"] = Response(b"nothing here", "text/plain", 404)
+    down.routes["/robots.txt"] = Response(b"busy", "text/plain", 503)
+    html.routes["/robots.txt"] = Response(PAGE)  # an HTML error page: no rules, allowed
+    moved.routes["/robots.txt"] = Response(status=301, headers={"Location": "/r/robots.txt"})
+    moved.routes["/r/robots.txt"] = Response(b"User-agent: *\nDisallow: /private/\n",
+                                             "application/octet-stream")
+    for n, site in enumerate(sites):
+        site.routes["/news/story-of-the-day"] = Response(article_page(f"Story {n} of day", n))
+    moved.routes["/private/internal-memo"] = Response(article_page("Internal memo", 9))
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    closed = probe.getsockname()[1]
+    probe.close()
+    refused = f"http://127.0.0.1:{closed}/news/never-answered"
+    urls = [s.url("/news/story-of-the-day") for s in sites]
+    urls += [moved.url("/private/internal-memo"), refused]
+    (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
+    output = str(tmp_path / "out")
+    try:
+        ROBOTS.clear()
+        run_id, result = run(["--urls", str(tmp_path / "urls.txt"), "--output", output,
+                              "--allow-host", "127.0.0.1", "--host-delay", "0",
+                              "--max-retries", "1", "--dedup_levels", "exact",
+                              "--history_days", "0"])
+        assert str(result.state) == "DONE"
+        con = connect(output)
+        found = {u: "article" for (u,) in con.execute(
+            "select url from articles where run_id = ?", [run_id]).fetchall()}
+        for url, reason in con.execute("select url, reason from rejects where run_id = ?",
+                                       [run_id]).fetchall():
+            assert url not in found
+            found[url] = reason
+        assert found == {
+            gone.url("/news/story-of-the-day"): "article",
+            down.url("/news/story-of-the-day"): "robots_unavailable",
+            html.url("/news/story-of-the-day"): "article",
+            moved.url("/news/story-of-the-day"): "article",
+            moved.url("/private/internal-memo"): "robots_disallowed",
+            refused: "connection_error",
+        }
+        assert "/news/story-of-the-day" not in down.paths()
+        assert "/private/internal-memo" not in moved.paths()
+    finally:
+        for site in sites:
+            site.close()

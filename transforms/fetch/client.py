@@ -224,7 +224,7 @@ class HttpClient:
                 rules = self.robots_rules(current)
                 if not rules.allows(current, self.policy.user_agent):
                     if rules.status == "unreachable":
-                        result.reason = "robots_unavailable"
+                        result.reason = rules.reason
                         result.detail = (f"robots.txt of {RobotsCache.origin(current)} could not "
                                          f"be fetched ({rules.detail}): RFC 9309 says assume "
                                          f"complete disallow; retried next run")

@@ -38,6 +38,9 @@ class RobotsRules:
     rules: Protego | None = None
     detail: str = ""
     fetched_at: float = 0.0
+    #: why an unreachable server could not be asked: a network reason (the page's reject
+    #: reason then, since the host is down) or ``robots_unavailable`` (5xx / 429)
+    reason: str = "robots_unavailable"
 
     def allows(self, url: str, user_agent: str) -> bool:
         if self.status == "unreachable":
@@ -74,8 +77,9 @@ def rules_from_response(status: int | None, body: bytes | None, reason: str | No
         except Exception:  # noqa: BLE001 - unparseable rules mean no usable rules
             return RobotsRules("unavailable", detail="unparseable robots.txt", fetched_at=now)
     if reason in UNREACHABLE_REASONS or (status is not None and (status >= 500 or status == 429)):
-        why = f"HTTP {status}" if reason in (None, "http_error") else f"{reason}: {detail}"
-        return RobotsRules("unreachable", detail=why, fetched_at=now)
+        if reason in UNREACHABLE_REASONS:
+            return RobotsRules("unreachable", detail=detail, fetched_at=now, reason=reason)
+        return RobotsRules("unreachable", detail=f"HTTP {status}", fetched_at=now)
     # 4xx, too many redirects, an oversized or undecodable file: unavailable, allow all
     return RobotsRules("unavailable", detail=f"{reason or ''} HTTP {status}".strip(),
                        fetched_at=now)
