@@ -1,5 +1,8 @@
 """One request at a time per host, spaced by the host delay (or the site's Crawl-delay).
 
+The delay is counted from the end of the previous request to that host, so a slow answer does
+not shorten the pause the server sees.
+
 The pacer is shared by every client of a worker process (feeds, sitemaps, robots.txt and pages),
 so two threads or two batches of one host in one process still take turns. Each host has its own
 lock, held for the duration of that host's request only: a slow host never stalls another.
@@ -33,8 +36,10 @@ class HostPacer:
                 wait = last + delay - self._clock()
                 if wait > 0:
                     self._sleep(wait)
-            self._last[host] = self._clock()
-            yield
+            try:
+                yield
+            finally:  # the delay runs from the end of a request: the server sees the full gap
+                self._last[host] = self._clock()
 
     def clear(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,7 +51,8 @@ def host_batches(element: tuple[str, Iterable[dict]], batch_size: int
 
 
 class FetchHostsDoFn(beam.DoFn):
-    """Fetches host batches: batches in parallel threads, each batch's URLs one at a time.
+    """Fetches host batches: hosts in parallel threads (at most ``max_threads``), each host's
+    batches and URLs one at a time.
 
     Input: ``((host, index), [request, ...])``. Each request is a dict with at least ``url``;
     the output is the request plus ``final_url``, ``status``, ``body``, ``content_type``,
@@ -79,17 +81,30 @@ class FetchHostsDoFn(beam.DoFn):
         self._out: queue.Queue = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(self.max_threads)
+        self._lock = threading.Lock()  # guards ``_queues`` only
+        #: host -> batches waiting for the thread that serves that host (present while it runs):
+        #: a second batch of a busy host queues behind the first instead of taking a thread
+        #: slot only to wait for the host's turn
+        self._queues: dict[str, deque[list[dict]]] = {}
+        self._running = 0
 
-    def _batch_worker(self, requests: list[dict]) -> None:
+    def _host_worker(self, host: str) -> None:
         try:
-            for request in requests:
-                try:
-                    result = self.client.fetch(request["url"], accept=self.accept,
-                                               headers=request.get("request_headers"))
-                except Exception as exc:  # noqa: BLE001 - a bug must not lose the URL
-                    result = FetchResult(url=request["url"], reason="fetch_error",
-                                         detail=repr(exc))
-                self._out.put((request, result))
+            while True:
+                with self._lock:
+                    waiting = self._queues[host]
+                    if not waiting:
+                        del self._queues[host]
+                        return
+                    batch = waiting.popleft()
+                for request in batch:
+                    try:
+                        result = self.client.fetch(request["url"], accept=self.accept,
+                                                   headers=request.get("request_headers"))
+                    except Exception as exc:  # noqa: BLE001 - a bug must not lose the URL
+                        result = FetchResult(url=request["url"], reason="fetch_error",
+                                             detail=repr(exc))
+                    self._out.put((request, result))
         finally:
             self._out.put(None)
             self._slots.release()
@@ -110,19 +125,30 @@ class FetchHostsDoFn(beam.DoFn):
     def process(self, element: tuple[Any, list[dict]], timestamp=beam.DoFn.TimestampParam,
                 window=beam.DoFn.WindowParam) -> Iterator:
         _, requests = element
-        if not hasattr(self, "_running"):
-            self._running = 0
+        requests = list(requests)
+        if not requests:
+            return
         self._where = (timestamp, window)  # for results emitted from finish_bundle
-        while not self._slots.acquire(timeout=0.05):
-            yield from self._drain(block=False)  # results flow while the pool is full
-        self._running += 1
-        thread = threading.Thread(target=self._batch_worker, args=(list(requests),), daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        host = host_of(requests[0]["url"])
+        with self._lock:
+            if host in self._queues:  # that host's thread takes this batch after its current one
+                self._queues[host].append(requests)
+                queued = True
+            else:
+                queued = False
+        if not queued:
+            while not self._slots.acquire(timeout=0.05):
+                yield from self._drain(block=False)  # results flow while the pool is full
+            with self._lock:
+                self._queues[host] = deque([requests])
+            self._running += 1
+            thread = threading.Thread(target=self._host_worker, args=(host,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
         yield from self._drain(block=False)
 
     def finish_bundle(self):
-        if getattr(self, "_running", 0):
+        if self._running:
             timestamp, window = getattr(self, "_where", (MIN_TIMESTAMP, GlobalWindow()))
             for item in self._drain(block=True):
                 if isinstance(item, beam.pvalue.TaggedOutput):
