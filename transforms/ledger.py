@@ -28,7 +28,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from transforms.rejects import REJECTS, reject
+from transforms.rejects import REJECTS, internal_error, reject
 from transforms.state import is_transient, latest_row, url_key
 
 SAME_AS = "same_as"
@@ -107,7 +107,12 @@ class _Revise(beam.DoFn):
             yield reject(other, "input", SAME_AS,
                          f"same identity as {kept['url']} ({kept.get('source_kind')}), "
                          "which this run kept")
-        if not assign_revision(kept, grouped["state"]):
+        try:
+            changed = assign_revision(kept, grouped["state"])
+        except Exception as exc:  # noqa: BLE001 - one record must not end the run
+            yield internal_error(kept, "ledger", exc)
+            return
+        if not changed:
             self.unchanged.inc()
             yield beam.pvalue.TaggedOutput(self.UNCHANGED, kept)
             return
