@@ -13,6 +13,7 @@ the ``rejects`` dataset, so each input URL ends up exactly once in ``articles`` 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -378,7 +379,9 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
         )
         rejects.append(embedded.rejects)
         signed = embedded.articles
-    history = (p | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days)
+    history = (articles
+               | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days,
+                                                        translation_config.embedder)
                | "LatestHistory" >> LatestHistory(signed))
     pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
     extra, stories = [], []
@@ -451,7 +454,23 @@ def run(argv: list[str]) -> tuple[str, Any]:
         result = run_pipeline(options, opts)
         if result.state == PipelineState.DONE:
             commit_run(opts.output, opts.run_id, run_manifest(opts, started_at))
+            _say_other_embedder(result, opts.embedder)
     return opts.run_id, result
+
+
+def _say_other_embedder(result: Any, embedder: str) -> None:
+    """Once per run: history rows whose vectors another embedder made were not compared."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from transforms.dedup.history import OTHER_EMBEDDER
+
+    found = result.metrics().query(MetricsFilter().with_name(OTHER_EMBEDDER))["counters"]
+    count = sum(c.committed or 0 for c in found)
+    if count:
+        logging.getLogger("newsflow").warning(
+            "%d earlier articles carry vectors of another embedder than --embedder %s: "
+            "matched as exact/near copies only, not as translations or stories", count,
+            embedder)
 
 
 __all__ = ["LockHeld", "UsageError", "build_pipeline", "make_options", "run", "run_pipeline"]

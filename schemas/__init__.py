@@ -15,8 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 SCHEMA_VERSION = 4  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters;
-#                    3: story_names, embedder (articles);
-#                    4: revision, previous_content_hash (articles); entry state (state)
+#                    3: story_names (articles);
+#                    4: revision, previous_content_hash, embedder (articles); entry state (state)
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -61,6 +61,7 @@ ARTICLES = pa.schema(
         # since version 4:
         pa.field("revision", pa.int32()),  # 1, 2, ... each time the article's text changed
         pa.field("previous_content_hash", pa.string()),  # content_hash of the revision before
+        pa.field("embedder", pa.string()),  # what made seg_vectors (--embedder)
     ],
     metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

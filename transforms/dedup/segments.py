@@ -84,5 +84,6 @@ class EmbedSegments(beam.DoFn):
             record["seg_vectors"] = pack(vectors[offset:offset + len(segs)])
             record["seg_dim"] = int(vectors.shape[1]) if len(segs) else 0
             record["anchors"] = anchors(segs)
+            record["embedder"] = self.config.embedder  # vectors of other models do not compare
             offset += len(segs)
             yield record
