@@ -1,7 +1,7 @@
-"""How the near-duplicate stage scales: time and peak memory for 10k, 30k and 100k documents;
+"""How the near-duplicate stage scales: time and peak memory for 2.5k, 5k and 10k documents;
 and how a translation pool (one publication day) scales.
 
-    python bench/dedup_scale.py [--sizes 5000,10000,20000]
+    python bench/dedup_scale.py [--sizes 2500,5000,10000]
                                 [--pools 2000,8000] [--history 10000,40000,100000 --new 1000]
 
 Synthetic documents (Zipf-distributed words, ~150 words each, 10% of them lightly edited
@@ -157,7 +157,7 @@ def pool_table(cases: list[tuple[int, int]]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="5000,10000,20000")
+    parser.add_argument("--sizes", default="2500,5000,10000")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pools", default="2000,8000",
                         help="translation pools where every document is new ('' to skip)")
@@ -176,7 +176,7 @@ def main() -> int:
     results = []
     print(f"{'documents':>10s} {'seconds':>9s} {'docs/s':>9s} {'peak RSS MB':>12s} "
           f"{'pairs':>9s} {'planted recall':>15s}")
-    for n in (int(x) for x in args.sizes.split(",")):
+    for n in (int(x) for x in args.sizes.split(",") if x):
         out = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True,
                              text=True, check=True)
         result = json.loads(out.stdout.strip().splitlines()[-1])
