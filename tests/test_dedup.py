@@ -145,3 +145,14 @@ def test_edges_are_resolved_per_connected_day_window_with_the_same_groups():
                  | beam.Map(lambda kv: (kv[0], kv[1]["copy_group_id"], kv[1]["duplicate_of"])))
         assert_that(found, equal_to([(k, v["copy_group_id"], v["duplicate_of"])
                                      for k, v in whole.items()]))
+
+
+def test_a_copy_link_that_copy_groups_drop_does_not_join_stories_either():
+    from transforms.dedup.groups import resolve_story_window
+
+    a, b, c, d = m("en-a", 1.0), m("fr-b", 2.0), m("en-c", 3.0), m("de-d", 4.0)
+    edges = [Edge(a, b, "translation", 0.9), Edge(b, c, "translation", 0.6),  # en twice: conflict
+             Edge(c, d, "story", 0.5)]
+    stories = resolve_story_window(edges)
+    assert stories["en-a"] == stories["fr-b"] == "en-a"
+    assert stories["en-c"] == stories["de-d"] != stories["en-a"]

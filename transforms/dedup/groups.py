@@ -199,6 +199,16 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     return assignment
 
 
+def resolve_story_window(edges: Iterable[Edge]) -> dict[str, str]:
+    """``story_id``s of one window: story links plus the copy links that copy groups keep
+    (a translation link dropped for a language conflict or for want of corroboration does
+    not join two stories either: in small pools such links are often chance)."""
+    edges = list(edges)
+    copies = [e for e in edges if e.kind != "story"]
+    kept = split_language_conflicts(require_corroboration(copies))
+    return resolve_stories(kept + [e for e in edges if e.kind == "story"])
+
+
 def day_windows(day_pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
     """Publication days linked by edges, transitively -> one window id per day (its earliest
     day). Every connected component of edges lies within one window."""
@@ -297,7 +307,7 @@ class MarkDuplicates(beam.PTransform):
         stories = (
             [copy_edges, *self.story_edges]
             | "StoryAndCopyEdges" >> beam.Flatten()
-            | "Stories" >> ResolvePerDayWindow(resolve_stories)
+            | "Stories" >> ResolvePerDayWindow(resolve_story_window)
         )
         keyed = articles | "KeyArticles" >> beam.Map(lambda r: (r["article_id"], r))
         return (
