@@ -1,0 +1,51 @@
+"""French boilerplate phrases.
+
+Seen on: trafilatura eval pages in French (lefigaro.fr paywall, dw.com/fr, femmeactuelle.fr,
+closermag.fr credits), the bundled WordPress sample (``actu-tech``: "Partager :", "J'aime ça",
+"Laisser un commentaire", the comment-form notices) and common WordPress French locales.
+"""
+
+from transforms.boilerplate.table import Table
+
+TABLE = Table(
+    lang="fr",
+    ads=("publicité", "publicite", "annonce", "contenu sponsorisé", "contenu sponsorise",
+         "article sponsorisé", "la suite après cette publicité", "la suite après la publicité",
+         "suite après la publicité", "cet article contient des liens affiliés…"),
+    share=("partager", "partagez", "partager cet article", "partager sur", "partager ceci",
+           "cliquez pour partager sur…", "copier le lien", "j'aime ceci", "j’aime ceci",
+           "j'aime ça", "j’aime ça", "j'aime", "j’aime", "j'aime chargement", "j’aime chargement",
+           "chargement", "imprimer", "envoyer par e-mail", "suivez-nous", "suivez-nous sur…"),
+    comments=("laisser un commentaire", "laisser une réponse", "ajouter un commentaire",
+              "annuler la réponse", "laisser une réponse annuler la réponse",
+              "votre adresse e-mail ne sera pas publiée…",
+              "votre adresse de messagerie ne sera pas publiée…",
+              "votre adresse email ne sera pas publiée…",
+              "les champs obligatoires sont indiqués avec…",
+              "enregistrer mon nom, mon e-mail et mon site…",
+              "politique de modération…", "charte de modération…",
+              "les commentaires sont modérés…", "nom", "commentaire", "site web",
+              "publier le commentaire", "ce site utilise akismet pour réduire les indésirables…",
+              "réagir", "réagissez", "vous devez être connecté pour publier un commentaire…"),
+    newsletter=("inscrivez-vous à notre newsletter…", "inscrivez-vous à la newsletter…",
+                "abonnez-vous à notre newsletter…", "abonnez-vous à la newsletter…",
+                "recevez notre newsletter…", "newsletter", "s'inscrire", "je m'inscris",
+                "recevez chaque jour…", "inscription à la newsletter…"),
+    related=("articles similaires", "sur le même sujet", "à lire aussi", "a lire aussi",
+             "lire aussi", "lire la suite", "à lire également", "voir aussi", "à voir aussi",
+             "les plus lus", "articles récents", "articles liés", "dans la même rubrique",
+             "nos derniers articles", "à découvrir", "sur le même thème", "mots-clés"),
+    cookies=("nous utilisons des cookies…", "ce site utilise des cookies…",
+             "en poursuivant votre navigation…", "accepter les cookies", "gérer les cookies"),
+    paywall=("pour lire la suite", "pour accéder en illimité", "réservé aux abonnés",
+             "article réservé aux abonnés…", "cet article est réservé aux abonnés…",
+             "déjà abonné ?…", "abonnez-vous pour lire la suite…",
+             "la suite est réservée aux abonnés…", "contenu réservé aux abonnés"),
+    credits=("crédits photos :…", "crédit photo :…", "crédits photo :…", "image illustrative :…",
+             "tous droits réservés…", "© …", "source :…"),
+    lead_ins=("à lire aussi", "a lire aussi", "lire aussi", "lire également", "à voir aussi",
+              "voir aussi", "à lire également", "sur le même sujet", "en savoir plus",
+              "vidéo", "à découvrir"),
+    comment_headings=("commentaires", "commentaire", "réponses", "réactions",
+                      "laisser un commentaire", "laisser une réponse"),
+)
