@@ -6,8 +6,9 @@
         --setup_file ./setup.py                                    # the same code on Dataflow
 
 Flow (DESIGN.md §1): FetchFeeds -> ParseFeeds -> (dedupe input URLs) -> FetchPages -> Extract ->
-Clean -> Enrich -> MarkDuplicates -> Write; every stage's failures are reject rows, merged into
-the ``rejects`` dataset, so each input URL ends up exactly once in ``articles`` or ``rejects``.
+Clean -> Enrich -> MarkDuplicates -> MarkCopyContent -> Write; every stage's failures are reject
+rows, merged into the ``rejects`` dataset, so each input URL ends up exactly once in ``articles``
+or ``rejects``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import NewsflowOptions, with_default_runner
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover
+from transforms.copy_flags import MarkCopyContent
 from transforms.dedup import (
     AddSignatures,
     AddStoryNames,
@@ -297,7 +299,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "Ledger" >> AssignRevisions(page_state)
     )
     rejects.append(enriched.rejects)
-    final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects)
+    marked, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects)
+    final = marked | "CopyContent" >> MarkCopyContent()
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     checked_rejects = (

@@ -16,9 +16,15 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 4  # 2: dedup signatures (minhash, seg_vectors, anchors), clusters;
 #                    3: story_names (articles);
-#                    4: revision, previous_content_hash, embedder (articles); entry state (state)
+#                    4: revision, previous_content_hash, embedder (articles); entry state (state);
+#                       content flags, entities, keywords, attribution (articles)
 
 _TS = pa.timestamp("us", tz="UTC")
+
+#: One named entity of an article: its surface text, PER/ORG/LOC (or NAME when the type is
+#: unknown), and how many times it occurs.
+ENTITY = pa.struct([pa.field("text", pa.string()), pa.field("label", pa.string()),
+                    pa.field("count", pa.int32())])
 
 #: One row per fetched (or otherwise ingested) URL, copies included and marked.
 #: Partition columns ``date`` and ``lang`` are in the path, not in the files.
@@ -62,6 +68,17 @@ ARTICLES = pa.schema(
         pa.field("revision", pa.int32()),  # 1, 2, ... each time the article's text changed
         pa.field("previous_content_hash", pa.string()),  # content_hash of the revision before
         pa.field("embedder", pa.string()),  # what made seg_vectors (--embedder)
+        # content flags and enrichment (transforms/flags.py, entities.py, keywords.py,
+        # attribution.py):
+        pa.field("is_paywalled", pa.bool_()),
+        pa.field("is_listing", pa.bool_()),
+        pa.field("is_machine_translated", pa.bool_()),
+        pa.field("text_quality", pa.float32()),  # 0-1, rule in transforms/flags.py
+        pa.field("entities", pa.list_(ENTITY)),
+        pa.field("keywords", pa.list_(pa.string())),
+        pa.field("attributed_source", pa.string()),  # outlet the page credits (a domain if known)
+        # copies: does what they credit match the canonical member's domain
+        pa.field("attribution_matches_canonical", pa.bool_()),
     ],
     metadata={"newsflow.dataset": "articles", "newsflow.schema_version": str(SCHEMA_VERSION)},
 )

@@ -1,4 +1,5 @@
-"""Enrichment: identifiers, canonical URL, source, language, dates, counts and content hash.
+"""Enrichment: identifiers, canonical URL, source, language, dates, counts and content hash,
+then the content columns (flags, entities, keywords, attributed source: one module each).
 
 Each value is derived by a well-kept library where one exists (courlan for URLs, py3langid for
 language, dateparser only for dates that ISO parsing cannot read), so the rules are the same in
@@ -22,6 +23,10 @@ from apache_beam.metrics import Metrics
 from courlan import extract_domain, normalize_url
 
 from schemas import SCHEMA_VERSION
+from transforms.attribution import attributed_source
+from transforms.entities import EntityRecognizer
+from transforms.flags import page_flags
+from transforms.keywords import keywords
 from transforms.rejects import REJECTS, guarded
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -136,6 +141,7 @@ def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) 
     page_canonical = record.get("canonical_url")
     if page_canonical:
         page_canonical = canonical_url(_absolute(final, page_canonical))
+        record["page_canonical_url"] = page_canonical  # for attribution
     record["canonical_url"] = page_canonical or canonical_url(final) or final
     record["source_domain"] = source_domain(final)
     text = record.get("text") or ""
@@ -165,6 +171,21 @@ def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) 
     return record
 
 
+def enrich_content(record: dict[str, Any], recognizer: EntityRecognizer) -> dict[str, Any]:
+    """Flags, entities, keywords and the credited source (in place); after ``enrich``, which
+    settles language and canonical URL. Drops the transient fields extraction and cleaning left
+    for it."""
+    text, title, lang = record.get("text") or "", record.get("title"), record.get("language")
+    page_flags(record)
+    record["entities"] = recognizer.entities(text, lang, title)
+    record["keywords"] = keywords(text, title, lang)
+    record["attributed_source"] = attributed_source(record)
+    for key in ("page_signals", "boilerplate_found", "credit_lines", "embedded_domains",
+                "page_canonical_url"):
+        record.pop(key, None)
+    return record
+
+
 def _absolute(base: str, url: str) -> str:
     from urllib.parse import urljoin
 
@@ -187,9 +208,14 @@ class EnrichArticles(beam.DoFn):
 
     def setup(self):
         self.identifier = LanguageIdentifier()
+        self.recognizer = EntityRecognizer()
 
     @guarded("enrich")
     def process(self, record: dict) -> Iterator[dict]:
         self.enriched.inc()
         Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()
-        yield enrich(record, self.identifier, self.run_id)
+        record = enrich_content(enrich(record, self.identifier, self.run_id), self.recognizer)
+        for flag in ("is_paywalled", "is_listing", "is_machine_translated"):
+            if record.get(flag):
+                Metrics.counter("enrich", flag).inc()
+        yield record

@@ -21,6 +21,7 @@ from apache_beam.metrics import Metrics
 from charset_normalizer import from_bytes
 from trafilatura.utils import load_html
 
+from transforms.flags import page_signals
 from transforms.progress import Progress
 from transforms.rejects import REJECTS, guarded, reject
 
@@ -156,6 +157,7 @@ def extract_page(html: str, url: str) -> dict[str, Any]:
         match = _JSONLD_PUBLISHED.search(html[:300_000])
         published = match.group(1) if match else None
     meta = page_metadata(tree, url)
+    signals = page_signals(tree, html, url)
     doc = trafilatura.bare_extraction(
         tree,
         url=url,
@@ -176,6 +178,7 @@ def extract_page(html: str, url: str) -> dict[str, Any]:
         "page_date": meta.date,  # day only (htmldate)
         "page_published": published,  # full timestamp when the page declares one
         "canonical_url": canonical,
+        "page_signals": signals,  # paywall / collection declarations
     }
 
 

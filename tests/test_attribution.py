@@ -1,0 +1,76 @@
+"""Attribution on real pages of the bundled sample and on credit phrases in several languages."""
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from transforms.attribution import attributed_source, matches_canonical
+from transforms.clean import clean_article
+from transforms.copy_flags import mark_copy
+from transforms.enrich import canonical_url, source_domain
+from transforms.extract import decode_html, extract_page
+
+SITE = Path(__file__).resolve().parents[1] / "pipelines" / "sample" / "site"
+
+
+def _page(path: Path, url: str, base: str = "") -> dict:
+    raw = path.read_bytes()
+    html = decode_html(gzip.decompress(raw) if path.suffix == ".gz" else raw)
+    record = clean_article({"url": url, **extract_page(html.replace("{{BASE}}", base), url)})
+    record["source_domain"] = source_domain(url)
+    record["page_canonical_url"] = canonical_url(record.get("canonical_url"))
+    return record
+
+
+def test_wire_dateline_on_a_real_reuters_page():
+    record = _page(SITE / "reuters" / "asian-shares-soft.html.gz",
+                   "https://newsmirror.net/asian-shares")
+    assert attributed_source(record) == "reuters.com"
+
+
+def test_canonical_link_to_another_domain_on_a_real_page():
+    record = _page(SITE / "aljazeera" / "nasa-commercial-moon-shot.html.gz",
+                   "https://newsmirror.net/nasa")
+    assert attributed_source(record) == "aljazeera.com"
+
+
+@pytest.mark.parametrize("text,domain", [
+    ("Shares fell 3%, according to Bloomberg, after the report.", "bloomberg.com"),
+    ("Les actions ont chuté de 3 %, selon Bloomberg.", "bloomberg.com"),
+    ("Die Aktie fiel um drei Prozent, laut dpa.", "dpa.com"),
+    ("BERLIN (dpa) - Die Aktie fiel um drei Prozent.", "dpa.com"),
+    ("Las acciones cayeron, según EFE, el lunes.", "efe.com"),
+    ("Акции упали, сообщает ТАСС.", "tass.ru"),
+    ("据新华社报道，股市下跌。", "xinhuanet.com"),
+    ("Sejm przyjął ustawę.\naja/PAP", "pap.pl"),
+    ("Stocks fell, according to the police.", None),
+])
+def test_credit_phrases(text, domain):
+    assert attributed_source({"text": text, "source_domain": "site.example"}) == domain
+
+
+def test_embed_of_an_outlet_removed_by_the_cleaner_still_credits_it():
+    text = ("TikTok was fined €345m by the Irish regulator for breaching EU data law.\n"
+            '&lt;iframe src="https://www.theguardian.com/email/form/plaintone/techscape" '
+            'width="100%"&gt;&lt;/iframe&gt;')
+    record = clean_article({"url": "https://blog.example/a", "text": text})
+    record["source_domain"] = "blog.example"
+    assert "theguardian.com" not in record["text"]
+    assert attributed_source(record) == "theguardian.com"
+
+
+def test_copy_credits_its_canonical():
+    """The sample's syndication partner republishes the worldnews story with a canonical link
+    to it: the copy credits worldnews, the canonical member of its group."""
+    original = "https://worldnews-daily.com/worldnews/2023/sep/15/tiktok-fined-345m-children-data"
+    copy = _page(SITE / "wire-mirror" / "tiktok-fined-345m.html",
+                 "https://wiremirror.net/tiktok-fined-345m", base="https://worldnews-daily.com")
+    copy["attributed_source"] = attributed_source(copy)
+    assert copy["attributed_source"] == "worldnews-daily.com"
+    copy.update(duplicate_of="canon", copy_group_id="canon", dup_kind="near")
+    assert mark_copy(copy, {"canon": source_domain(original)})[
+        "attribution_matches_canonical"] is True
+    assert mark_copy(dict(copy), {"canon": "other.example"})[
+        "attribution_matches_canonical"] is False
+    assert matches_canonical(None, "x.example") is None
