@@ -1,8 +1,8 @@
 """Synthetic output roots for the report's tests and benchmark, written in newsflow's schemas.
 
 Rows go through ``schemas.to_table`` and the same partition paths as the real sinks, so DuckDB
-reads them exactly as it reads a pipeline's output; an optional ``entities`` column has the
-shape the content issue documents (list of {text, label, count}).
+reads them exactly as it reads a pipeline's output; ``with_entities=False`` drops the
+``entities`` column, as in a root written before schema version 3.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 from schemas import ARTICLES, REJECTS, SCHEMA_VERSION, to_table
 from transforms.sinks import article_partition, reject_partition
 
-ENTITY = pa.struct([("text", pa.string()), ("label", pa.string()), ("count", pa.int32())])
 UTC = dt.timezone.utc
 
 
@@ -42,9 +41,9 @@ def write_rows(root: Path, dataset: str, run_id: str, records: list[dict],
         if "revision" not in table.schema.names and any("revision" in r for r in rows):
             table = table.append_column(pa.field("revision", pa.int32()), pa.array(
                 [r.get("revision") for r in rows], type=pa.int32()))
-        if with_entities:
-            table = table.append_column(pa.field("entities", pa.list_(ENTITY)), pa.array(
-                [r.get("entities") for r in rows], type=pa.list_(ENTITY)))
+        if dataset == "articles" and not with_entities:
+            # a root written before the content columns (schema < 4) has no entities column
+            table = table.drop_columns(["entities"])
         relative = f"{dataset}/{path}/part-{run_id}-00000.parquet"
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
