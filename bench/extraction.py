@@ -2,6 +2,7 @@
 
     python bench/extraction.py [--eval ../shared/eval] [--limit N]
 
+"newsflow" is what the pipeline does to a page: ``extract_page`` then ``clean_article``.
 Both run in this process on the same pages in the same run, page by page in alternating order,
 so the ratios are comparable even on a busy machine.
 - ScrapingHub article-extraction benchmark (181 pages): token-level precision/recall/F1 of the
@@ -25,7 +26,7 @@ from pathlib import Path
 import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from transforms.clean import clean_text  # noqa: E402
+from transforms.clean import clean_article  # noqa: E402
 from transforms.extract import ExtractError, decode_html, extract_page  # noqa: E402
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -33,7 +34,7 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 def ours(html: bytes, url: str) -> str:
     try:
-        return clean_text(extract_page(decode_html(html), url)["text"])
+        return clean_article({"url": url, **extract_page(decode_html(html), url)})["text"]
     except ExtractError:
         return ""
 

@@ -33,3 +33,16 @@ def test_comment_section_is_cut_only_near_the_end():
 def test_normalize_text():
     assert normalize_text("a\u00a0 b\u200b\n\n  c  \r\n") == "a b\nc"
     assert normalize_text("e\u0301") == "\u00e9"  # NFC
+
+
+def test_headline_repeated_as_first_line_is_dropped():
+    from transforms.clean import clean_article
+
+    record = clean_article({"url": "https://x.example/a", "title": "Is Football Violence a Crime?",
+                            "text": "Is Football Violence a Crime?\nNFL assaults have led to "
+                                    "lawsuits before, but never to a conviction in court."})
+    assert record["text"].startswith("NFL assaults")
+    kept = clean_article({"url": "https://x.example/b", "title": "Another title",
+                          "text": "Is Football Violence a Crime?\nNFL assaults have led to "
+                                  "lawsuits before, but never to a conviction in court."})
+    assert kept["text"].startswith("Is Football")

@@ -29,5 +29,8 @@ def test_data_lines_and_helpers():
     assert is_data_line("https://www.example.com/a/b?c=d")
     assert is_data_line("2019-11-19T08:57:40+01:00")
     assert not is_data_line("Read it at https://www.example.com today")
+    assert is_data_line("Updated at 1:23 p.m.") and is_data_line("Aktualisiert am 17.01.2021.")
+    assert not is_data_line("Updated figures show 3 million people lost jobs in 2020 across "
+                            "the country.")
     assert unescape("&amp;amp;lt;p&amp;amp;gt;") == "<p>"
     assert strip_shortcodes('[caption id="a1" width="3"]A caption[/caption]') == "A caption"

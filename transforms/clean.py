@@ -19,7 +19,7 @@ from typing import Any
 import apache_beam as beam
 
 from transforms.attribution import embedded_domains
-from transforms.boilerplate import matcher
+from transforms.boilerplate import exact_key, matcher
 from transforms.enrich import word_count
 from transforms.markup import is_data_line, is_markup_line, strip_shortcodes
 from transforms.rejects import REJECTS, guarded, reject
@@ -111,10 +111,20 @@ def clean_text(text: str) -> str:
     return clean_report(text)[0]
 
 
+def without_headline(text: str, title: str | None) -> str:
+    """The text without a first line that repeats the headline (extractors often keep it; it
+    has its own column, and copies re-titled by a partner would differ by it)."""
+    first, _, rest = text.partition("\n")
+    if title and rest and exact_key(first) == exact_key(title):
+        return rest
+    return text
+
+
 def clean_article(record: dict[str, Any]) -> dict[str, Any]:
     """Clean text, title and summary of an article record in place and return it."""
     removed: list[str] = []
     record["text"], found = clean_report(record.get("text") or "", removed)
+    record["text"] = without_headline(record["text"], record.get("title"))
     # transient fields for the flags and attribution (not columns)
     record["boilerplate_found"] = sorted(found)
     record["credit_lines"] = [line for line in removed if not is_markup_line(line)]

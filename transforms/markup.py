@@ -31,6 +31,13 @@ _TIMESTAMP_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\
                              r"(?:Z|[+-]\d{2}:?\d{2})?)?$")
 
 
+_DATE_LABEL = re.compile(
+    r"^(updated|last updated|published|first published|posted|last modified|aktualisiert|"
+    r"zuletzt aktualisiert|veröffentlicht|publié|mis à jour|actualizado|publicado|"
+    r"atualizado|aggiornato|pubblicato|opublikowano|zaktualizowano|обновлено|опубликовано)"
+    r"\b[^!?]{0,40}\d{1,4}[^!?]{0,30}$", re.I)
+
+
 def unescape(line: str, rounds: int = 3) -> str:
     """HTML entities decoded until stable (pages escape embeds once or twice)."""
     for _ in range(rounds):
@@ -53,9 +60,12 @@ def _covered(text: str, patterns: tuple[re.Pattern, ...]) -> int:
 
 
 def is_data_line(line: str) -> bool:
-    """A URL or a timestamp alone on a line: page metadata, not a sentence."""
+    """A URL or a timestamp alone on a line, or a short "Updated 1:23 p.m." line: page
+    metadata, not a sentence."""
     core = line.strip().strip("()[]<>\"'")
-    return bool(_URL_ONLY.match(core) or _TIMESTAMP_ONLY.match(core))
+    if _URL_ONLY.match(core) or _TIMESTAMP_ONLY.match(core):
+        return True
+    return len(core.split()) <= 8 and bool(_DATE_LABEL.match(core))
 
 
 def is_json_line(line: str) -> bool:
