@@ -11,6 +11,7 @@ the police" credits nobody), except source lines, which name whatever they name.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from courlan import extract_domain
@@ -76,6 +77,33 @@ _SOURCE_LINE = re.compile(r"^\s*(?:source|quelle|fuente|fonte|źródło|bron|и�
 _URL = re.compile(r"https?://([^/\s\"'<>]+)", re.I)
 
 
+@lru_cache(maxsize=1)
+def _outlet_automaton():
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for name in OUTLETS:
+        automaton.add_word(name, len(name))
+    automaton.make_automaton()
+    return automaton
+
+
+def _outlet_mentions(text: str) -> list[tuple[int, int]]:
+    """Where known outlet names occur (case-insensitive), in order; the credit patterns are
+    tried only around them (one pass over the text instead of one per pattern)."""
+    folded = text.casefold().replace("’", "'")
+    if len(folded) != len(text):  # case folding changed lengths (ß -> ss): positions unsafe
+        return [(0, len(text))]
+    mentions = []
+    for end, length in _outlet_automaton().iter(folded):
+        start, stop = end - length + 1, end + 1
+        if folded[start].isascii() and (start > 0 and folded[start - 1].isalnum() or
+                                        stop < len(folded) and folded[stop].isalnum()):
+            continue  # "ap" inside "happen"
+        mentions.append((start, stop))
+    return mentions
+
+
 def outlet_domain(name: str) -> str:
     """A credited outlet as a domain where known, else its name as written."""
     folded = name.strip().casefold().replace("’", "'")
@@ -101,10 +129,12 @@ def attributed_source(record: dict[str, Any]) -> str | None:
     match = _DATELINE.search(head)
     if match:
         return outlet_domain(match.group("name"))
-    for pattern in CREDIT_PATTERNS:
-        match = pattern.search(text)
-        if match:
-            return outlet_domain(match.group("name"))
+    for start, end in _outlet_mentions(text):  # only around a known outlet's name
+        window = text[max(0, start - 40):min(len(text), end + 20)]
+        for pattern in CREDIT_PATTERNS:
+            match = pattern.search(window)
+            if match:
+                return outlet_domain(match.group("name"))
     lines = [*text.splitlines()[-3:], *(record.get("credit_lines") or [])]
     for line in lines:
         match = _WIRE_SIGNATURE.match(line) or _SOURCE_LINE.match(line)

@@ -114,12 +114,19 @@ def is_listing(record: dict[str, Any]) -> bool:
             and paragraphs < LISTING_MAX_PARAGRAPHS)
 
 
+#: Stems one of which any translation phrase above contains (a cheap test before the regexes).
+_TRANSLATION_STEMS = ("translat", "tradu", "übersetz", "vertaal", "vertaling", "machinevert",
+                      "tłumacz", "перев", "翻", "訳", "ترجم")
+
+
 def is_machine_translated(record: dict[str, Any]) -> bool:
     text = record.get("text") or ""
-    if _MACHINE_TRANSLATED.search(text):
+    folded = text.casefold()
+    mentions = any(stem in folded for stem in _TRANSLATION_STEMS)
+    if mentions and _MACHINE_TRANSLATED.search(text):
         return True
     if record.get("dup_kind") == "translation" and not record.get("is_canonical"):
-        return not _TRANSLATOR_CREDIT.search(text)
+        return not (mentions and _TRANSLATOR_CREDIT.search(text))
     return False
 
 
