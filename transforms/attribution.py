@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from courlan import extract_domain
 
@@ -113,7 +114,17 @@ def outlet_domain(name: str) -> str:
 
 def _domain(url: str | None) -> str | None:
     try:
-        return extract_domain(url) if url else None
+        host = urlsplit(url).hostname if url else None
+    except ValueError:
+        return None
+    return _host_domain(host) if host else None
+
+
+@lru_cache(maxsize=4096)
+def _host_domain(host: str) -> str | None:
+    """Registered domain of a host (courlan's lookup is the slow part: cached per host)."""
+    try:
+        return extract_domain("https://" + host)
     except (ValueError, TypeError):
         return None
 
