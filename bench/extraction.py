@@ -26,6 +26,7 @@ from pathlib import Path
 import trafilatura
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.entities import default_eval  # noqa: E402
 from transforms.clean import clean_article  # noqa: E402
 from transforms.extract import ExtractError, decode_html, extract_page  # noqa: E402
 
@@ -110,8 +111,7 @@ def trafilatura_set(eval_dir: Path, limit: int | None):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eval", default=str(Path(__file__).resolve().parents[2] / "shared"
-                                              / "eval"))
+    parser.add_argument("--eval", default=str(default_eval()))
     parser.add_argument("--limit", type=int, default=None, help="pages per set (for a quick look)")
     args = parser.parse_args()
     eval_dir = Path(args.eval)
