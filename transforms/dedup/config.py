@@ -34,3 +34,6 @@ class TranslationConfig:
     story_neighbours: int = 10  # candidate story links per new document (its nearest)
     window_days: int = 1
     embedder: str = "e5"
+    # SDK processes sharing one machine (0: one per core, as on Dataflow): the embedder's
+    # threads are this process's share of the cores (embedding.threads_per_process)
+    processes_per_machine: int = 1

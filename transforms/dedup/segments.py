@@ -12,7 +12,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from transforms.dedup.config import TranslationConfig
-from transforms.embedding import load_embedder, pack
+from transforms.embedding import load_embedder, pack, threads_per_process
 from transforms.progress import Progress
 from transforms.rejects import REJECTS, guarded_batch
 
@@ -69,7 +69,10 @@ class EmbedSegments(beam.DoFn):
         self.embedded = Metrics.counter("dedup", "segments_embedded")
 
     def setup(self):
-        self.embedder = load_embedder(self.config.embedder)
+        # one model per process (shared by every DoFn instance and thread), with this
+        # process's share of the machine's cores
+        self.embedder = load_embedder(
+            self.config.embedder, threads_per_process(self.config.processes_per_machine))
         self.progress = Progress("embed (translation signatures)")
 
     @guarded_batch("dedup")  # a record that breaks the batch is rejected alone
