@@ -42,6 +42,7 @@ from transforms.dedup import (
     NearConfig,
     NearDuplicateEdges,
     ReadRecentArticles,
+    SegmentCandidates,
     TranslationConfig,
     TranslationEdges,
 )
@@ -381,20 +382,34 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
         REJECTS, main="articles")
     rejects.append(named.rejects)
     signed = named.articles
-    if "translation" in levels:
-        embedded = (
-            signed
-            | "BatchForEmbedding" >> beam.BatchElements(
-                min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
-            | "EmbedSegments" >> beam.ParDo(EmbedSegments(translation_config)).with_outputs(
-                REJECTS, main="articles")
-        )
-        rejects.append(embedded.rejects)
-        signed = embedded.articles
     history = (articles
                | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days,
                                                         translation_config.embedder)
                | "LatestHistory" >> LatestHistory(signed))
+    if "translation" in levels:
+        # the cascade: every headline embedded, the other segments only for candidates
+        headlines = (
+            signed
+            | "BatchForHeadlines" >> beam.BatchElements(
+                min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
+            | "EmbedHeadlines" >> beam.ParDo(EmbedSegments(translation_config)).with_outputs(
+                REJECTS, main="articles")
+        )
+        candidates = (
+            (headlines.articles, history) | "HeadlinesAndRecent" >> beam.Flatten()
+            | "SegmentCandidates" >> SegmentCandidates(translation_config)
+            | "CandidateKeys" >> beam.Map(lambda article_id: (article_id, True))
+        )
+        embedded = (
+            headlines.articles
+            | "BatchForSegments" >> beam.BatchElements(
+                min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
+            | "EmbedCandidates" >> beam.ParDo(EmbedSegments(translation_config, rest=True),
+                                              beam.pvalue.AsDict(candidates)).with_outputs(
+                REJECTS, main="articles")
+        )
+        rejects += [headlines.rejects, embedded.rejects]
+        signed = embedded.articles
     pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
     extra, stories = [], []
     if "near" in levels:
@@ -436,7 +451,7 @@ def input_bytes(opts: NewsflowOptions) -> int:
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
     options = PipelineOptions(argv)
     opts = options.view_as(NewsflowOptions)
-    use_cores(options, input_bytes(opts))
+    use_cores(options, argv, input_bytes(opts))
     with_default_runner(options)
     if not opts.output:
         raise UsageError("--output ROOT is required (a local path, gs://... or s3://...)")

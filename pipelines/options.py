@@ -160,16 +160,17 @@ def with_default_runner(options: PipelineOptions) -> PipelineOptions:
     return options
 
 
-def use_cores(options: PipelineOptions, input_bytes: int, cores: int | None = None) -> None:
+def use_cores(options: PipelineOptions, argv: list[str], input_bytes: int,
+              cores: int | None = None) -> None:
     """Runs on every core when the user chose neither a runner nor workers.
 
     The in-process runner defaults to one worker; for inputs big enough to repay starting
     worker processes it gets one ``multi_processing`` worker per core (stages after a shuffle
     are split between them). Explicit ``--runner``/``--direct_num_workers``/
     ``--direct_running_mode`` are left as given."""
-    chosen = options.get_all_options(drop_default=True)
-    if any(k in chosen for k in ("runner", "direct_num_workers", "direct_running_mode")):
-        return
+    named = {a.split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
+    if named & {"__runner", "__direct_num_workers", "__direct_running_mode"}:
+        return  # the user chose (a default value named explicitly counts too)
     cores = cores or machine_cores()
     if options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER) and cores > 1 \
             and input_bytes >= MULTI_PROCESS_MIN_BYTES:

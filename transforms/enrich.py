@@ -133,8 +133,12 @@ class LanguageIdentifier:
         return lang, float(prob)
 
 
-def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) -> dict[str, Any]:
-    """Fill the derived columns of an article record (in place) and return it."""
+def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str,
+           started: dt.datetime | None = None) -> dict[str, Any]:
+    """Fill the derived columns of an article record (in place) and return it. Records
+    without a fetch time (JSONL) get the run's start, ``started``: one value for the whole
+    run, so the canonical choice among equally dated copies never depends on the order in
+    which workers happened to process them."""
     url = record["url"]
     final = record.get("final_url") or url
     record["article_id"] = article_id(url)
@@ -161,9 +165,8 @@ def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str) 
     page_day = parse_datetime(record.pop("page_date", None))
     record["published_at"] = (precise or entry or page_day
                               or parse_datetime(record.get("published_at")))
-    record["fetched_at"] = parse_datetime(record.get("fetched_at")) or dt.datetime.now(
-        dt.timezone.utc
-    )
+    record["fetched_at"] = parse_datetime(record.get("fetched_at")) or started or (
+        dt.datetime.now(dt.timezone.utc))
     record["word_count"] = word_count(text)
     record["content_hash"] = content_hash(text)
     record["run_id"] = run_id
@@ -204,6 +207,7 @@ class EnrichArticles(beam.DoFn):
 
     def __init__(self, run_id: str):
         self.run_id = run_id
+        self.started = dt.datetime.now(dt.timezone.utc)  # set in the launcher: one per run
         self.enriched = Metrics.counter("enrich", "enriched")
 
     def setup(self):
@@ -214,7 +218,8 @@ class EnrichArticles(beam.DoFn):
     def process(self, record: dict) -> Iterator[dict]:
         self.enriched.inc()
         Metrics.counter("enrich", "source_" + (record.get("source_kind") or "unknown")).inc()
-        record = enrich_content(enrich(record, self.identifier, self.run_id), self.recognizer)
+        record = enrich_content(enrich(record, self.identifier, self.run_id, self.started),
+                                self.recognizer)
         for flag in ("is_paywalled", "is_listing", "is_machine_translated"):
             if record.get(flag):
                 Metrics.counter("enrich", flag).inc()

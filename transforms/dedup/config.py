@@ -32,6 +32,10 @@ class TranslationConfig:
     story_raw_threshold: float = 0.93
     story_min_pool: int = 20
     story_neighbours: int = 10  # candidate story links per new document (its nearest)
+    # the cascade (cascade.py): headline cosine that makes a document a candidate, so its
+    # other segments are embedded
+    gate_cosine: float = 0.8  # to a document in another language
+    gate_same_language: float = 0.82  # to one in its own language (stories)
     window_days: int = 1
     embedder: str = "e5"
     # SDK processes sharing one machine (0: one per core, as on Dataflow): the embedder's

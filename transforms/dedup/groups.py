@@ -30,8 +30,19 @@ from transforms.dedup.members import (
 from transforms.dedup.stories import resolve_stories
 
 
-def _strength(edge: Edge) -> tuple[int, float]:
-    return (0 if edge.kind == "near" else 1, edge.score)
+def _pair(edge: Edge) -> tuple[str, str]:
+    return tuple(sorted((edge.a.article_id, edge.b.article_id)))
+
+
+def _strength(edge: Edge) -> tuple[int, float, tuple[str, str]]:
+    """Weakest first; equal scores are ordered by the pair's ids, never by arrival order."""
+    return (0 if edge.kind == "near" else 1, edge.score, _pair(edge))
+
+
+def stable_order(edges: Iterable[Edge]) -> list[Edge]:
+    """Edges in an order that does not depend on how the runner delivered them (workers,
+    bundles, input order), so every tie below is broken the same way in every run."""
+    return sorted(edges, key=lambda e: (_pair(e), KIND_ORDER.get(e.kind, 3), -e.score))
 
 
 def _conflicts(edges: list[Edge]) -> int:
@@ -142,7 +153,7 @@ def resolve_groups(edges: Iterable[Edge]) -> dict[str, dict[str, Any]]:
     """
     members: dict[str, Member] = {}
     adjacency: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-    for edge in split_language_conflicts(require_corroboration(list(edges))):
+    for edge in split_language_conflicts(require_corroboration(stable_order(edges))):
         if edge.a.article_id == edge.b.article_id:
             continue
         for m in (edge.a, edge.b):

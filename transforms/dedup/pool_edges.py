@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.dedup.alignment import translation_edges
+from transforms.dedup.cascade import needs_segments
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import member_of
 from transforms.dedup.pools import PoolDoc, day_number
@@ -32,6 +33,33 @@ def _pool_entries(record: dict, window_days: int):
         yield day - back, {**slim, "home": False}
 
 
+def _pool_docs(entries) -> list[PoolDoc]:
+    # one order whatever the shuffle delivered, so ties break the same way every run
+    entries = sorted(entries, key=lambda e: (e["member"].article_id, e["home"]))
+    return [PoolDoc(e["member"], e["language"], unpack(e["seg_vectors"], e["seg_dim"]),
+                    frozenset(e["anchors"]), e["day"], e["home"], tuple(e["names"]))
+            for e in entries]
+
+
+class SegmentCandidates(beam.PTransform):
+    """Articles with headline vectors -> ids of the new articles worth embedding in full
+    (``cascade.needs_segments``), once each."""
+
+    def __init__(self, config: TranslationConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, articles):
+        config = self.config
+        return (
+            articles
+            | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, config.window_days))
+            | "GroupPools" >> beam.GroupByKey()
+            | "Candidates" >> beam.FlatMap(lambda kv: needs_segments(_pool_docs(kv[1]), config))
+            | "Once" >> beam.Distinct()
+        )
+
+
 class _PoolEdges(beam.DoFn):
     STORIES = "stories"
 
@@ -41,11 +69,7 @@ class _PoolEdges(beam.DoFn):
 
     def process(self, element) -> Iterator:
         _, entries = element
-        # one order whatever the shuffle delivered, so ties break the same way every run
-        entries = sorted(entries, key=lambda e: (e["member"].article_id, e["home"]))
-        docs = [PoolDoc(e["member"], e["language"], unpack(e["seg_vectors"], e["seg_dim"]),
-                        frozenset(e["anchors"]), e["day"], e["home"], tuple(e["names"]))
-                for e in entries]
+        docs = _pool_docs(entries)
         self.pools.inc()
         yield from translation_edges(docs, self.config, self.known)
         for edge in story_edges(docs, self.config):

@@ -60,12 +60,17 @@ def anchors(texts: list[str]) -> list[str]:
 
 
 class EmbedSegments(beam.DoFn):
-    """Batches of articles -> the same articles with ``seg_vectors`` and ``anchors`` set."""
+    """Batches of articles -> the same articles with ``anchors`` and the vector of their
+    headline (first segment) in ``seg_vectors``: the cascade's cheap signal (cascade.py).
+
+    With ``rest`` and the ``candidates`` side input (article_id -> True), the articles named
+    there get their other segments embedded, appended after the headline's row; the others
+    pass unchanged."""
 
     REJECTS = REJECTS
 
-    def __init__(self, config: TranslationConfig):
-        self.config = config
+    def __init__(self, config: TranslationConfig, rest: bool = False):
+        self.config, self.rest = config, rest
         self.embedded = Metrics.counter("dedup", "segments_embedded")
 
     def setup(self):
@@ -73,20 +78,34 @@ class EmbedSegments(beam.DoFn):
         # process's share of the machine's cores
         self.embedder = load_embedder(
             self.config.embedder, threads_per_process(self.config.processes_per_machine))
-        self.progress = Progress("embed (translation signatures)")
+        self.progress = Progress("embed (translation signatures)"
+                                 + (", candidates" if self.rest else ", headlines"))
 
     @guarded_batch("dedup")  # a record that breaks the batch is rejected alone
-    def process(self, batch: list[dict]) -> Iterator[dict]:
-        per_doc = [segments(r.get("title"), r.get("text") or "", self.config) for r in batch]
-        flat = [s for segs in per_doc for s in segs]
+    def process(self, batch: list[dict], candidates: dict | None = None) -> Iterator[dict]:
+        if self.rest:
+            chosen = [r for r in batch if (candidates or {}).get(r["article_id"])]
+        else:
+            chosen = batch
+        per_doc = [segments(r.get("title"), r.get("text") or "", self.config) for r in chosen]
+        parts = [segs[1:] if self.rest else segs[:1] for segs in per_doc]
+        flat = [s for segs in parts for s in segs]
         vectors = self.embedder.embed(flat) if flat else np.zeros((0, 1), np.float32)
-        self.embedded.inc(len(flat))
-        self.progress.tick(n=len(batch))
+        updates = []  # computed first: a retried batch never sees half-updated records
         offset = 0
-        for record, segs in zip(batch, per_doc, strict=True):
-            record["seg_vectors"] = pack(vectors[offset:offset + len(segs)])
-            record["seg_dim"] = int(vectors.shape[1]) if len(segs) else 0
-            record["anchors"] = anchors(segs)
-            record["embedder"] = self.config.embedder  # vectors of other models do not compare
-            offset += len(segs)
-            yield record
+        for record, segs, part in zip(chosen, per_doc, parts, strict=True):
+            rows = vectors[offset:offset + len(part)]
+            offset += len(part)
+            if not self.rest:
+                updates.append((record, {
+                    "seg_vectors": pack(rows), "anchors": anchors(segs),
+                    "seg_dim": int(vectors.shape[1]) if len(part) else 0,
+                    "embedder": self.config.embedder}))  # other models' vectors do not compare
+            elif len(part):
+                updates.append((record, {
+                    "seg_vectors": (record.get("seg_vectors") or b"") + pack(rows)}))
+        for record, update in updates:
+            record.update(update)
+        self.embedded.inc(len(flat))
+        self.progress.tick(n=len(chosen))
+        yield from batch
