@@ -1,4 +1,4 @@
-"""The ``newsflow`` command: ``run``, ``demo``, ``query`` and ``report``.
+"""The ``newsflow`` command: ``run``, ``watch``, ``compact``, ``demo``, ``query`` and ``report``.
 
 Exit status of ``run`` and ``demo``: 0 when every input became an article, 3 when the run
 finished but rejected some inputs (see the summary and the ``rejects`` dataset), 1 when the
@@ -227,7 +227,14 @@ def cmd_report(argv: list[str]) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query, "report": cmd_report}
+def cmd_watch(argv: list[str]) -> int:
+    from pipelines.watch import cmd_watch as watch
+
+    return watch(argv)
+
+
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query, "report": cmd_report,
+            "watch": cmd_watch}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,13 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(textwrap.dedent("""\
-            usage: newsflow {run,demo,query,report} ...
+            usage: newsflow {run,watch,compact,demo,query,report} ...
 
             newsflow turns news feeds and pages into deduplicated, enriched, hive-partitioned
             Parquet (an Apache Beam pipeline).
 
               demo    serve the bundled offline sample on 127.0.0.1 and run the pipeline on it
               run     run the batch pipeline (newsflow run --help for all options)
+              watch   run it every interval until stopped (newsflow watch --every 15m ...)
+              compact merge the small files of closed partitions (newsflow compact ROOT)
               query   SQL over an output root with DuckDB (views articles, rejects, clusters)
               report  one self-contained HTML page about an output root (charts, no SQL)
             """))
