@@ -176,11 +176,11 @@ def cmd_query(argv: list[str]) -> int:
     parser.add_argument("sql", help='SQL, e.g. "select lang, count(*) from articles group by 1"')
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     args = parser.parse_args(argv)
-    from pipelines.query import format_table, run_query
+    from pipelines.query import MissingDependency, format_table, run_query
 
     try:
         columns, rows = run_query(args.root, args.sql)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, MissingDependency) as exc:
         print(f"newsflow query: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - DuckDB errors are the user's to read

@@ -33,11 +33,59 @@ def _sql_list(paths: list[str]) -> str:
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
+class MissingDependency(RuntimeError):
+    """Reading this root needs a package that is not installed; the message names it."""
+
+
+#: what to install for an object-store root: (Beam extra, newsflow extra)
+_STORES = {"s3": ("apache-beam[aws]", "aws"), "gs": ("apache-beam[gcp]", "gcp")}
+
+
+def _check_remote(root: str, con: duckdb.DuckDBPyConnection) -> None:
+    """Fail early, naming what to install, when an ``s3://``/``gs://`` root cannot be read:
+    Beam's filesystem lists the manifests, DuckDB's ``httpfs`` extension reads the Parquet."""
+    from apache_beam.io.filesystems import FileSystems
+
+    scheme = root.split("://", 1)[0].lower()
+    beam_extra, extra = _STORES.get(scheme, (f"a Beam filesystem for {scheme}://", None))
+    try:
+        FileSystems.get_filesystem(root)
+    except ValueError:
+        hint = f" (pip install 'newsflow[{extra}]')" if extra else ""
+        raise MissingDependency(f"reading {scheme}:// needs {beam_extra}{hint}") from None
+    try:
+        con.execute("LOAD httpfs")
+    except duckdb.Error as exc:
+        raise MissingDependency(
+            f"newsflow query on {scheme}:// needs DuckDB's httpfs extension, which DuckDB "
+            f"{duckdb.__version__} here cannot load ({str(exc).splitlines()[0][:200]}). With "
+            "network access: python -c \"import duckdb; duckdb.sql('INSTALL httpfs')\". "
+            "Offline, from PyPI, only with a DuckDB version it was built for: "
+            "duckdb-ext-httpfs (DuckDB 1.2-1.4.4) or duckdb-extension-httpfs (DuckDB "
+            "1.0-1.5.5), e.g. pip install 'duckdb==1.4.4' 'duckdb-ext-httpfs==1.4.4.*'. Or "
+            "copy the root to a local directory and query that.") from None
+    if scheme == "s3":  # credentials and endpoint from the same variables boto3 reads
+        settings = {"KEY_ID": "AWS_ACCESS_KEY_ID", "SECRET": "AWS_SECRET_ACCESS_KEY",
+                    "SESSION_TOKEN": "AWS_SESSION_TOKEN", "REGION": "AWS_DEFAULT_REGION",
+                    "ENDPOINT": "AWS_ENDPOINT_URL"}
+        found = {k: os.environ[v] for k, v in settings.items() if os.environ.get(v)}
+        if "ENDPOINT" in found:
+            endpoint = found["ENDPOINT"]
+            found["ENDPOINT"] = endpoint.split("://", 1)[-1]
+            found["URL_STYLE"] = "path"
+            found["USE_SSL"] = "true" if endpoint.startswith("https") else "false"
+        if found:
+            pairs = ", ".join(f"{k} {v if k == 'USE_SSL' else repr(v)}" for k, v in found.items())
+            con.execute(f"CREATE SECRET newsflow_s3 (TYPE s3, {pairs})")
+
+
 def connect(root: str) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per dataset that committed runs wrote under ``root``."""
     if "://" not in root and not os.path.isdir(root):
         raise FileNotFoundError(f"no newsflow output at {root!r}")
     con = duckdb.connect()
+    if "://" in root:
+        _check_remote(root, con)
     for view, dataset in VIEWS.items():
         files = committed_files(root, dataset)
         if not files:
