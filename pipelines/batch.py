@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -53,6 +54,7 @@ from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
 from transforms.guard import ALLOWED_SCHEMES
+from transforms.input_lists import ReadFeedList, ReadUrlList
 from transforms.jsonl import ReadJsonl
 from transforms.ledger import (
     SAME_AS,
@@ -173,12 +175,14 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         site_feeds.append(found.feeds)
         site_sitemaps.append(found.sitemaps)
     if opts.feeds or site_feeds:
-        feed_urls = sorted(set(load_feed_list(opts.feeds))) if opts.feeds else []
+        listed_feeds = []
+        if opts.feeds:
+            load_feed_list(opts.feeds)  # a broken feed list is a usage error, before any work
+            listed_feeds = [p | "FeedList" >> ReadFeedList(opts.feeds)]  # read by a worker
         feed_state = p | "ReadFeedState" >> ReadState(opts.output, "feed")
         ledger_state.append(feed_state)
         unique_feeds = (
-            [p | "FeedList" >> beam.Create([{"url": u, "source_kind": "feed_list",
-                                             "feed_url": u} for u in feed_urls]), *site_feeds]
+            [*listed_feeds, *site_feeds]
             | "AllFeeds" >> beam.Flatten()
             | "KeyFeeds" >> beam.Map(_request_key)
             | "GroupFeeds" >> beam.GroupByKey()
@@ -231,8 +235,11 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         state_rows.append(sitemaps.state)
         outcomes.append(sitemaps.outcomes)
     if opts.urls:
-        requests.append(p | "UrlList" >> beam.Create(
-            [{"url": u, "source_kind": "url"} for u in load_url_list(opts.urls)]))
+        if not FileSystems.exists(opts.urls):
+            raise UsageError(f"{opts.urls}: cannot read: no such file")
+        listed = p | "UrlList" >> ReadUrlList(opts.urls)  # read by workers, line by line
+        requests.append(listed.requests)
+        rejects.append(listed.rejects)
 
     pages = []
     if requests:

@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.batch import run
 from pipelines.query import connect
-from transforms.jsonl import numbered_lines
+from transforms.lines import numbered_lines
 from transforms.rejects import REJECTS, guarded
 
 STORY = ("The city council approved the new budget on Tuesday after a long debate about "

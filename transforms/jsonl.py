@@ -34,12 +34,10 @@ from apache_beam.io import fileio
 from apache_beam.metrics import Metrics
 
 from transforms.enrich import canonical_url, parse_datetime
+from transforms.lines import MAX_LINE_BYTES, numbered_lines
 from transforms.rejects import REJECTS, internal_error, reject
 
 STAGE = "jsonl"
-
-#: Longest line read; a longer one is rejected (``too_large``) without being held in memory.
-MAX_LINE_BYTES = 16 << 20
 
 _BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -222,43 +220,6 @@ def _url_hint(raw: bytes) -> str | None:
         match = _URL_FIELD.search(raw[:100_000])
         url = match.group(1).decode("utf-8", "replace") if match else None
     return url.strip() if isinstance(url, str) and url.strip() else None
-
-
-def numbered_lines(stream, limit: int = MAX_LINE_BYTES,
-                   block: int = 1 << 20) -> Iterator[tuple[int, bytes, bool]]:
-    """``(number, line without newline, had_newline)`` for each line of a binary stream.
-
-    Reads blocks (Beam's compressed streams have no ``readline(limit)``). A line longer than
-    ``limit`` is returned cut at ``limit + 1`` bytes (so it is known to be too long) and the
-    rest of it is skipped without being held in memory.
-    """
-    number = 0
-    pending = b""
-    skipping = False  # inside an over-long line already returned
-    while True:
-        data = stream.read(block)
-        if not data:
-            break
-        pending += data
-        start = 0
-        while True:
-            newline = pending.find(b"\n", start)
-            if newline < 0:
-                break
-            if not skipping:
-                number += 1
-                line = pending[start:min(newline, start + limit + 1)]
-                yield number, line.rstrip(b"\r") if len(line) <= limit else line, True
-            skipping = False
-            start = newline + 1
-        pending = pending[start:]
-        if len(pending) > limit:
-            if not skipping:
-                number += 1
-                yield number, pending[:limit + 1], True
-            skipping, pending = True, b""
-    if pending and not skipping:
-        yield number + 1, pending, False
 
 
 class ParseJsonlFile(beam.DoFn):
