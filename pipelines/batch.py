@@ -32,7 +32,7 @@ from pipelines.options import (
     with_default_runner,
 )
 from transforms.clean import CleanArticles
-from transforms.commit import RecordRunFiles, commit_run, recover
+from transforms.commit import RecordRunFiles, commit_run, recover, use_pipeline_options
 from transforms.copy_flags import MarkCopyContent
 from transforms.dedup import (
     AddSignatures,
@@ -457,6 +457,7 @@ def input_bytes(opts: NewsflowOptions) -> int:
 
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
     options = PipelineOptions(argv)
+    use_pipeline_options(options)  # the launcher's own s3:// / gs:// I/O (lock, commit)
     opts = options.view_as(NewsflowOptions)
     use_cores(options, argv, input_bytes(opts))
     with_default_runner(options)

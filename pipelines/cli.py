@@ -233,8 +233,14 @@ def cmd_watch(argv: list[str]) -> int:
     return watch(argv)
 
 
+def cmd_compact(argv: list[str]) -> int:
+    from pipelines.compact import cmd_compact as compact
+
+    return compact(argv)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query, "report": cmd_report,
-            "watch": cmd_watch}
+            "watch": cmd_watch, "compact": cmd_compact}
 
 
 def main(argv: list[str] | None = None) -> int:

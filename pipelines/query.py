@@ -12,7 +12,7 @@ import os
 
 import duckdb
 
-from transforms.commit import committed_files
+from transforms.commit import committed_files, use_pipeline_options
 
 #: view name -> dataset it reads
 VIEWS = {"article_revisions": "articles", "rejects": "rejects", "clusters": "clusters"}
@@ -85,6 +85,7 @@ def connect(root: str) -> duckdb.DuckDBPyConnection:
         raise FileNotFoundError(f"no newsflow output at {root!r}")
     con = duckdb.connect()
     if "://" in root:
+        use_pipeline_options()
         _check_remote(root, con)
     for view, dataset in VIEWS.items():
         files = committed_files(root, dataset)

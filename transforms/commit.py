@@ -258,16 +258,43 @@ def manifests(root: str) -> list[dict]:
     return sorted(found, key=lambda m: (m.get("finished_at") or "", m.get("run_id") or ""))
 
 
+def use_pipeline_options(options=None) -> None:
+    """Beam's S3 and GCS filesystems need pipeline options even outside a pipeline (the
+    launcher's lock, commit and manifests; ``newsflow query``/``compact``): without them
+    ``s3://`` raises "Must provide one of client or options". Credentials then come from the
+    options (``--s3_*``) or the store's usual environment variables."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    if options is not None or FileSystems._pipeline_options is None:
+        FileSystems.set_options(options if options is not None else PipelineOptions([]))
+
+
 def committed_files(root: str, dataset: str | None = None) -> list[str]:
-    """Files named by committed manifests (of one dataset, or all), resolved against ``root``."""
+    """Files named by committed manifests (of one dataset, or all), resolved against ``root``,
+    minus those a committed compaction replaced (``replaces``, see ``pipelines/compact.py``)."""
+    found = manifests(root)
+    replaced = {r for manifest in found for r in manifest.get("replaces", [])}
     files = []
-    for manifest in manifests(root):
+    for manifest in found:
         for info in manifest.get("files", []):
             if dataset is not None and info.get("dataset") != dataset:
                 continue
             relative = info.get("relative")
+            if relative in replaced:
+                continue
             files.append(join(root, relative) if relative else info["path"])
     return sorted(set(files))
+
+
+def replaced_files(root: str) -> set[str]:
+    """Paths that a committed compaction replaced (still on disk for a grace period)."""
+    return {join(root, r) for manifest in manifests(root) for r in manifest.get("replaces", [])}
+
+
+def live_files(root: str, paths: list[str]) -> list[str]:
+    """``paths`` (e.g. a glob's result) without the files a compaction replaced."""
+    replaced = replaced_files(root)
+    return [p for p in paths if p not in replaced] if replaced else list(paths)
 
 
 def dataset_dir(root: str, dataset: str) -> str:

@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from schemas import utcnow
+from transforms.commit import live_files
 from transforms.enrich import canonical_url
 from transforms.schedule import skip_reason
 from transforms.sinks import ReadEarlierOutput, matching_files
@@ -96,7 +97,8 @@ class ReadState(beam.PTransform):
         self.root, self.kind = root, kind
 
     def expand(self, pbegin):
-        files = matching_files(state_pattern(self.root, self.kind))
+        # not the small files a compaction replaced (kept a while for running queries)
+        files = live_files(self.root, matching_files(state_pattern(self.root, self.kind)))
         return pbegin | "ReadStateFiles" >> ReadEarlierOutput(files)
 
 

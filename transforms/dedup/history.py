@@ -25,6 +25,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms.commit import replaced_files
 from transforms.dedup.pools import day_number
 
 #: Columns an earlier run's article contributes to this run's duplicate detection.
@@ -89,6 +90,7 @@ class ReadRecentArticles(beam.PTransform):
         if self.days <= 0:
             return articles.pipeline | "NoHistory" >> beam.Create([])
         root, days = self.root, self.days
+        replaced = replaced_files(root)  # compacted away, kept a while for running queries
         return (
             articles
             | "PublicationDays" >> beam.Map(day_number)
@@ -98,5 +100,6 @@ class ReadRecentArticles(beam.PTransform):
             | "MatchPartitions" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
             | "FilePaths" >> beam.Map(lambda m: m.path)
             | "DistinctFiles" >> beam.Distinct()
+            | "LiveFiles" >> beam.Filter(lambda path: path not in replaced)
             | "ReadFiles" >> beam.ParDo(_ReadHistoryFile(self.embedder))
         )
