@@ -30,8 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import apache_beam as beam  # noqa: E402
 import duckdb  # noqa: E402
 
-from pipelines.batch import build_pipeline, make_options, run_manifest  # noqa: E402
-from transforms.commit import commit_run  # noqa: E402
+from pipelines.batch import run  # noqa: E402
 
 
 def load(path: Path, domain: str, limit: int | None) -> list[dict]:
@@ -72,16 +71,15 @@ def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, 
                                      "text": row["text"], "language": row["lang"]},
                                     ensure_ascii=False) + "\n")
     output = work / "out"
-    options, opts = make_options(["--jsonl", str(source), "--output", str(output),
-                                  "--history_days", "0", *extra])
+
+    def write_edges(outputs: dict) -> None:
+        (outputs["edges"]
+         | beam.Map(lambda e: json.dumps([e.a.article_id, e.b.article_id, e.kind, e.score]))
+         | beam.io.WriteToText(str(work / "edges"), shard_name_template=""))
+
     start = time.perf_counter()
-    pipeline = beam.Pipeline(options=options)
-    outputs = build_pipeline(pipeline, opts, opts.run_id)
-    (outputs["edges"]
-     | beam.Map(lambda e: json.dumps([e.a.article_id, e.b.article_id, e.kind, e.score]))
-     | beam.io.WriteToText(str(work / "edges"), shard_name_template=""))
-    pipeline.run().wait_until_finish()
-    commit_run(opts.output, opts.run_id, run_manifest(opts, ""))  # files into the datasets
+    run(["--jsonl", str(source), "--output", str(output), "--history_days", "0", *extra],
+        extend=write_edges)
     seconds = time.perf_counter() - start
     con = duckdb.connect()
     found = con.execute(

@@ -24,14 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import apache_beam as beam
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.entities import default_eval  # noqa: E402
-from pipelines.batch import build_pipeline, make_options, run_manifest  # noqa: E402
+from pipelines.batch import run  # noqa: E402
 from transforms.attribution import attributed_source  # noqa: E402
 from transforms.clean import clean_article  # noqa: E402
-from transforms.commit import commit_run  # noqa: E402
 from transforms.enrich import LanguageIdentifier, enrich  # noqa: E402
 from transforms.entities import EntityRecognizer  # noqa: E402
 from transforms.extract import ExtractError, decode_html, extract_page  # noqa: E402
@@ -100,13 +97,8 @@ def whole_run(pages: list[tuple[str, bytes]], work: Path) -> tuple[float, int]:
                                        protocol="HTTP/1.1")
             writer.write_record(writer.create_warc_record(
                 url, "response", payload=io.BytesIO(body), http_headers=headers))
-    options, opts = make_options(["--warc", str(warc), "--output", str(work / "out"),
-                                  "--history_days", "0"])
     start = time.perf_counter()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, opts, opts.run_id)
-    pipeline.run().wait_until_finish()
-    commit_run(opts.output, opts.run_id, run_manifest(opts, ""))
+    run(["--warc", str(warc), "--output", str(work / "out"), "--history_days", "0"])
     seconds = time.perf_counter() - start
     import duckdb
 

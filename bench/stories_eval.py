@@ -36,11 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import apache_beam as beam  # noqa: E402
 import duckdb  # noqa: E402
 
-from pipelines.batch import build_pipeline, make_options, run_manifest  # noqa: E402
-from transforms.commit import commit_run  # noqa: E402
+from pipelines.batch import run  # noqa: E402
 
 ONE_DAY = "2024-03-05"
 
@@ -88,13 +86,8 @@ def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, 
                                      "language": r["language"], "published_at": when},
                                     ensure_ascii=False) + "\n")
     output = work / "out"
-    options, opts = make_options(["--jsonl", str(source), "--output", str(output),
-                                  "--history_days", "0", *extra])
     start = time.perf_counter()
-    pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, opts, opts.run_id)
-    pipeline.run().wait_until_finish()
-    commit_run(opts.output, opts.run_id, run_manifest(opts, ""))  # files into the datasets
+    run(["--jsonl", str(source), "--output", str(output), "--history_days", "0", *extra])
     seconds = time.perf_counter() - start
     found = duckdb.connect().execute(
         f"select url, story_id, copy_group_id from read_parquet('{output}/articles/**/*.parquet',"

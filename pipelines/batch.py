@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -489,16 +489,23 @@ def run_manifest(opts: NewsflowOptions, started_at: str) -> dict[str, Any]:
             "output": opts.output}
 
 
-def run_pipeline(options: PipelineOptions, opts: NewsflowOptions) -> Any:
+#: Adds steps to the outputs of ``build_pipeline`` before the run (a benchmark captures edges).
+Extend = Callable[[dict], None]
+
+
+def run_pipeline(options: PipelineOptions, opts: NewsflowOptions,
+                 extend: Extend | None = None) -> Any:
     """Build and run the pipeline of ``opts.run_id`` (no lock, no commit); returns the result."""
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, opts, opts.run_id)
+    outputs = build_pipeline(pipeline, opts, opts.run_id)
+    if extend is not None:
+        extend(outputs)
     result = pipeline.run()
     result.wait_until_finish()
     return result
 
 
-def run(argv: list[str]) -> tuple[str, Any]:
+def run(argv: list[str], extend: Extend | None = None) -> tuple[str, Any]:
     """Runs a batch pipeline to completion and commits it; returns ``(run_id, PipelineResult)``.
 
     Holds the output root's lock throughout; first finishes or rolls back whatever a killed
@@ -509,7 +516,7 @@ def run(argv: list[str]) -> tuple[str, Any]:
     started_at = dt.datetime.now(dt.timezone.utc).isoformat()
     with RootLock(opts.output, opts.run_id, max_age=opts.lock_max_age):
         recover(opts.output)
-        result = run_pipeline(options, opts)
+        result = run_pipeline(options, opts, extend)
         if result.state == PipelineState.DONE:
             commit_run(opts.output, opts.run_id, run_manifest(opts, started_at))
             _say_other_embedder(result, opts.embedder)
