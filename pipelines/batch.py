@@ -455,6 +455,21 @@ def input_bytes(opts: NewsflowOptions) -> int:
             + LISTED_BYTES_PER_BYTE * (size(opts.feeds) + size(opts.urls)))
 
 
+def _require_matches(option: str, pattern: str | None) -> None:
+    """A glob that names no file is a typo or a missing mount, not an empty run: say so."""
+    from apache_beam.io.filesystem import BeamIOError
+    from apache_beam.io.filesystems import FileSystems
+
+    if not pattern:
+        return
+    try:
+        found = any(result.metadata_list for result in FileSystems.match([pattern]))
+    except (BeamIOError, ValueError) as exc:
+        raise UsageError(f"--{option} {pattern!r}: cannot list: {exc}") from None
+    if not found:
+        raise UsageError(f"--{option} {pattern!r} matches no file")
+
+
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
     options = PipelineOptions(argv)
     use_pipeline_options(options)  # the launcher's own s3:// / gs:// I/O (lock, commit)
@@ -470,6 +485,8 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
         parse_since(opts.since)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    for option in ("warc", "jsonl"):
+        _require_matches(option, getattr(opts, option))
     if "://" not in opts.output:
         opts.output = os.path.abspath(opts.output)  # workers may run in other processes
     if not opts.run_id:

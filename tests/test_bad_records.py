@@ -66,6 +66,12 @@ SHAPES: list[tuple[bytes, tuple[str, str]]] = [
                 published_at="2024-03-05T10:00:00+01:00")), ("article", "https://good.example/14")),
     (dumps({"text": f"No URL at all. {STORY}", "doc_key": "x:1"}), ("article", "#L")),
     (dumps({"url": "doc-17", "text": f"An id, not a URL. {STORY}"}), ("article", "doc-17")),
+    # the same non-URL again (another record, keyed by its own line: a second article)
+    (dumps({"url": "doc-17", "text": "Another record that reuses the id doc-17 for a report on "
+                                     "the football league, the coach and the new stadium."}),
+     ("article", "doc-17")),
+    (dumps({"url": "javascript:void(0)", "text": f"A script link. {STORY}"}),
+     ("article", "javascript:void(0)")),
     (b"   ", ("skip", "")),
     (b"\r", ("skip", "")),
 ]
@@ -115,6 +121,10 @@ def test_every_bad_jsonl_shape_is_a_reject_and_good_lines_are_stored(tmp_path):
     # a reject row names the record's URL when it has a readable one, else its position
     urls = {url for url, _, _ in rejects}
     assert "https://good.example/3" in urls and f"{shapes}#L17" in urls
+    # records keyed by their line have their own article_id, whatever their ``url`` says
+    ids = con.execute("select count(*), count(distinct article_id) from article_revisions "
+                      "where url = 'doc-17'").fetchone()
+    assert ids == (2, 2)
     # every non-blank line is exactly one row
     lines = sum(1 for _, (kind, _) in SHAPES if kind != "skip") + 1
     stored = con.execute("select count(*) from articles").fetchone()[0]
@@ -218,3 +228,20 @@ def test_guarded_turns_an_exception_into_a_reject_row():
                     equal_to([("u0", "halve", "internal_error",
                                "ZeroDivisionError: integer division or modulo by zero")]),
                     label="rejects")
+
+
+def test_a_glob_that_matches_no_file_is_a_usage_error(tmp_path, capsys):
+    from pipelines.cli import main
+
+    for option in ("--warc", "--jsonl"):
+        pattern = str(tmp_path / "missing" / "*.gz")
+        assert main(["run", option, pattern, "--output", str(tmp_path / "out")]) == 2
+        assert f"{option} {pattern!r} matches no file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything was created
+
+
+def test_a_host_with_a_space_is_not_a_url():
+    from transforms.enrich import canonical_url
+
+    assert canonical_url("https://exa mple.com/a b") is None
+    assert canonical_url("https://example.com/a b") == "https://example.com/a%20b"

@@ -55,6 +55,8 @@ def canonical_url(url: str | None) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
+    if any(char.isspace() or ord(char) < 32 for char in parts.netloc):
+        return None  # "https://exa mple.com/": no host has a space in its name
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
@@ -141,7 +143,10 @@ def enrich(record: dict[str, Any], identifier: LanguageIdentifier, run_id: str,
     which workers happened to process them."""
     url = record["url"]
     final = record.get("final_url") or url
-    record["article_id"] = article_id(url)
+    # The input's identity names the article: a JSONL record whose ``url`` is no URL
+    # (``doc-17``, ``javascript:...``) is keyed by its position, and so is its id (two such
+    # records with one ``url`` are two articles, not two rows of one).
+    record["article_id"] = article_id(record.get("input_id") or url)
     page_canonical = record.get("canonical_url")
     if page_canonical:
         page_canonical = canonical_url(_absolute(final, page_canonical))
