@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 
 import duckdb
+import pyarrow as pa
 
+from schemas import ARTICLES, CLUSTERS, REJECTS
 from transforms.commit import committed_files, use_pipeline_options
 
 #: view name -> dataset it reads
@@ -23,6 +25,22 @@ CREATE VIEW articles AS SELECT * FROM article_revisions
 QUALIFY row_number() OVER (PARTITION BY article_id
                            ORDER BY coalesce(revision, 1) DESC, fetched_at DESC, run_id DESC) = 1
 """
+
+
+#: dataset -> its columns, partition columns included, for a view over no file yet
+EMPTY = {"articles": (ARTICLES, [("date", pa.date32()), ("lang", pa.string())]),
+         "rejects": (REJECTS, [("date", pa.date32()), ("stage", pa.string())]),
+         "clusters": (CLUSTERS, [("kind", pa.string())])}
+
+
+def _empty(dataset: str) -> pa.Table:
+    """No committed file yet (a clean run wrote no rejects): the view exists, with no rows,
+    so ``select ... from rejects`` answers nothing instead of failing on a missing table."""
+    schema, partitions = EMPTY[dataset]
+    for name, kind in partitions:
+        if name not in schema.names:
+            schema = schema.append(pa.field(name, kind))
+    return schema.empty_table()
 
 
 def dataset_glob(root: str, dataset: str) -> str:
@@ -79,8 +97,9 @@ def _check_remote(root: str, con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"CREATE SECRET newsflow_s3 (TYPE s3, {pairs})")
 
 
-def connect(root: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with one view per dataset that committed runs wrote under ``root``."""
+def connect(root: str, empty_views: bool = False) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per dataset that committed runs wrote under ``root``
+    (``empty_views``: also a view with no rows for a dataset no run has written yet)."""
     if "://" not in root and not os.path.isdir(root):
         raise FileNotFoundError(f"no newsflow output at {root!r}")
     con = duckdb.connect()
@@ -89,12 +108,16 @@ def connect(root: str) -> duckdb.DuckDBPyConnection:
         _check_remote(root, con)
     for view, dataset in VIEWS.items():
         files = committed_files(root, dataset)
-        if not files:
+        if files:
+            con.execute(
+                f"CREATE VIEW {view} AS SELECT * FROM read_parquet({_sql_list(files)}, "
+                "hive_partitioning = true, union_by_name = true)"
+            )
+        elif empty_views:
+            con.register(f"_empty_{view}", _empty(dataset))
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM _empty_{view}")
+        else:
             continue
-        con.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM read_parquet({_sql_list(files)}, "
-            "hive_partitioning = true, union_by_name = true)"
-        )
         if view == "article_revisions":
             columns = {r[0] for r in con.execute("DESCRIBE article_revisions").fetchall()}
             con.execute(LATEST_REVISION if "revision" in columns
@@ -118,7 +141,7 @@ def format_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> 
 
 
 def run_query(root: str, sql: str) -> tuple[list[str], list[tuple]]:
-    con = connect(root)
+    con = connect(root, empty_views=True)
     cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description] if cursor.description else []
     return columns, cursor.fetchall()

@@ -245,3 +245,18 @@ def test_a_host_with_a_space_is_not_a_url():
 
     assert canonical_url("https://exa mple.com/a b") is None
     assert canonical_url("https://example.com/a b") == "https://example.com/a%20b"
+
+
+def test_query_on_a_root_without_rejects_answers_no_rows(tmp_path):
+    """A run that rejected nothing wrote no ``rejects`` file: the README's query still works."""
+    from pipelines.query import run_query
+
+    (tmp_path / "one.jsonl").write_bytes(dumps(good(1)) + b"\n")
+    out = str(tmp_path / "out")
+    run(["--jsonl", str(tmp_path / "one.jsonl"), "--output", out, "--dedup-levels", "exact"])
+    assert run_query(out, "select stage, reason, count(*) from rejects group by all")[1] == []
+    assert run_query(out, "select count(*) from clusters")[1] == [(0,)]
+    assert run_query(out, "select url from articles")[1] == [("https://good.example/1",)]
+    # a root no run has committed to yet has the views too, with no rows
+    (tmp_path / "fresh").mkdir()
+    assert run_query(str(tmp_path / "fresh"), "select count(*) from articles")[1] == [(0,)]
