@@ -169,9 +169,11 @@ def cmd_demo(argv: list[str]) -> int:
 def cmd_query(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="newsflow query",
-        description="Run SQL with DuckDB over an output root. Views: articles, rejects (and "
-                    "clusters when present), read with hive partitioning (columns date, lang, "
-                    "stage come from the paths).")
+        description="Run SQL with DuckDB over the files of an output root's committed runs. "
+                    "Views: articles (latest revision of each article), article_revisions "
+                    "(every revision), rejects, clusters (no rows when no run wrote them), "
+                    "read with hive partitioning (columns date, lang, stage, kind come from "
+                    "the paths).")
     parser.add_argument("root", help="output root written by newsflow run")
     parser.add_argument("sql", help='SQL, e.g. "select lang, count(*) from articles group by 1"')
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
               run     run the batch pipeline (newsflow run --help for all options)
               watch   run it every interval until stopped (newsflow watch --every 15m ...)
               compact merge the small files of closed partitions (newsflow compact ROOT)
-              query   SQL over an output root with DuckDB (views articles, rejects, clusters)
+              query   SQL with DuckDB over committed runs (articles, article_revisions, rejects...)
               report  one self-contained HTML page about an output root (charts, no SQL)
             """))
         return EXIT_OK if argv and argv[0] in ("-h", "--help") else EXIT_USAGE

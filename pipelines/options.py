@@ -46,7 +46,8 @@ class NewsflowOptions(PipelineOptions):
                                 "sitemap (default 30)")
         group.add_argument("--warc", help="glob of WARC files (e.g. Common Crawl news); offline")
         group.add_argument("--jsonl", help="glob of JSONL files of extracted documents "
-                           "(url, title, text, optional published_at, language)")
+                           "(text required; url, title, published_at, language, authors... "
+                           "optional; bad lines become rejects)")
         group.add_argument("--output", help="output root: local path, gs://... or s3://...")
         group.add_argument("--run_id", "--run-id", dest="run_id", default=None,
                            help="run identifier (default: UTC time + random suffix)")
@@ -86,7 +87,8 @@ class NewsflowOptions(PipelineOptions):
                                 "least this (0.38)")
         dedup.add_argument("--history_days", "--history-days", dest="history_days", type=int,
                            default=3, help="match new articles against the output's articles "
-                                           "of the last N days (0: this run only; default 3)")
+                                           "published within N days of theirs (0: this run "
+                                           "only; default 3)")
         fetch = parser.add_argument_group("newsflow fetching")
         fetch.add_argument("--allow_host", "--allow-host", dest="allow_host", action="append",
                            default=None,
