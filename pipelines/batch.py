@@ -13,6 +13,7 @@ or ``rejects``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -367,7 +368,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
 
 
 def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
-                 processes: int = 1):
+                 processes: int = 1, extra_history=None):
     """Signatures, then exact / near / translation edges against this run and recent history,
     then copy groups, stories and the clusters rows. Records whose signature fails are
     appended to ``rejects``."""
@@ -393,6 +394,11 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
                | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days,
                                                         translation_config.embedder)
                | "LatestHistory" >> LatestHistory(signed))
+    if extra_history is not None:
+        # a stream: articles carried from earlier windows were embedded in their own window,
+        # so the cascade's candidate test cannot see them: every article is a candidate
+        translation_config = dataclasses.replace(translation_config, gate_cosine=-1.0,
+                                                 gate_same_language=-1.0)
     if "translation" in levels:
         # the cascade: every headline embedded, the other segments only for candidates
         headlines = (
@@ -417,7 +423,9 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
         )
         rejects += [headlines.rejects, embedded.rejects]
         signed = embedded.articles
-    pool = (signed, history) | "NewAndRecent" >> beam.Flatten()
+    # a stream adds the articles of its last windows (``extra_history(signed)``) to the pool
+    extra_pool = [extra_history(signed)] if extra_history is not None else []
+    pool = (signed, history, *extra_pool) | "NewAndRecent" >> beam.Flatten()
     extra, stories = [], []
     if "near" in levels:
         extra.append(pool | "NearEdges" >> NearDuplicateEdges(near_config))
@@ -430,7 +438,8 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
              | "Dedup" >> MarkDuplicates(pool=pool, extra_edges=extra, story_edges=stories)
              | "NotACopyOfItself" >> beam.Map(not_a_copy_of_itself))
     clusters = final | "Clusters" >> Clusters(run_id)
-    edges = (extra or [p | "NoEdges" >> beam.Create([])]) | "DetectorEdges" >> beam.Flatten()
+    edges = (extra or [articles.pipeline | "NoEdges" >> beam.Create([])]) | "DetectorEdges" >> (
+        beam.Flatten())
     return final, clusters, edges
 
 
@@ -468,6 +477,59 @@ def _require_matches(option: str, pattern: str | None) -> None:
         raise UsageError(f"--{option} {pattern!r}: cannot list: {exc}") from None
     if not found:
         raise UsageError(f"--{option} {pattern!r} matches no file")
+
+
+# ---------------------------------------------------------------------------------------------
+# steps shared with the streaming pipeline (``pipelines/streaming.py``), in any windowing
+
+
+def unique_requests(requests: list) -> tuple[Any, list]:
+    """Page requests -> (one valid request per distinct URL, [rejects])."""
+    checked = (
+        requests
+        | "AllRequests" >> beam.Flatten()
+        | "ValidateUrls" >> beam.ParDo(ValidateRequest()).with_outputs(
+            ValidateRequest.REJECTS, main="ok")
+    )
+    unique = (
+        checked.ok
+        | "KeyByUrl" >> beam.Map(_request_key)
+        | "GroupByUrl" >> beam.GroupByKey()
+        | "OnePerUrl" >> beam.ParDo(PickFirstRequest()).with_outputs(REJECTS, main="ok")
+    )
+    return unique.ok, [checked.rejects, unique.rejects]
+
+
+def extract_pages(pages: list) -> tuple[Any, Any]:
+    """Fetched pages -> (extracted articles, rejects)."""
+    extracted = (
+        pages
+        | "AllPages" >> beam.Flatten()
+        | "Extract" >> beam.ParDo(ExtractArticles()).with_outputs(
+            ExtractArticles.REJECTS, main="articles")
+    )
+    return extracted.articles, extracted.rejects
+
+
+def clean_and_enrich(articles: list, run_id: str) -> tuple[Any, list]:
+    """Articles -> (enriched articles, [rejects])."""
+    cleaned = (
+        articles
+        | "AllArticles" >> beam.Flatten()
+        | "Clean" >> beam.ParDo(CleanArticles()).with_outputs(CleanArticles.REJECTS,
+                                                               main="articles")
+    )
+    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id)).with_outputs(
+        EnrichArticles.REJECTS, main="articles")
+    return enriched.articles, [cleaned.rejects, enriched.rejects]
+
+
+def deduplicate(opts: NewsflowOptions, run_id: str, articles, rejects: list, extra_history):
+    """The batch run's duplicate detection plus ``extra_history(signed)`` in the pool; then the
+    group-dependent content columns. Returns ``(articles, clusters, edges)``."""
+    marked, clusters, edges = _deduplicate(articles.pipeline, opts, run_id, articles, rejects,
+                                           1, extra_history)
+    return marked | "CopyContent" >> MarkCopyContent(), clusters, edges
 
 
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:

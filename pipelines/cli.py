@@ -1,4 +1,5 @@
-"""The ``newsflow`` command: ``run``, ``watch``, ``compact``, ``demo``, ``query`` and ``report``.
+"""The ``newsflow`` command: ``run``, ``stream``, ``watch``, ``compact``, ``demo``, ``query``
+and ``report``.
 
 Exit status of ``run`` and ``demo``: 0 when every input became an article, 3 when the run
 finished but rejected some inputs (see the summary and the ``rejects`` dataset), 1 when the
@@ -149,6 +150,65 @@ def cmd_run(argv: list[str]) -> int:
     return _finish(opts.output, run_id, result)
 
 
+STREAM_HELP = """\
+usage: newsflow stream --feeds FILE --output ROOT [--poll-interval 60s] [--window 5m]
+                       [--max-polls N | --duration D] [newsflow options] [Beam options]
+
+Poll the feeds continuously (the list is read again at every poll) and commit new articles
+once per window: each window's files and its manifest ROOT/_runs/<stream id>-w<start>.json
+become visible together. Without --max-polls/--duration the stream runs until stopped.
+
+Runners: the default in-process runner runs a bounded stream (--max-polls or --duration) and
+commits its windows when the last poll is done; --runner PrismRunner (local, downloads its
+binary at first use), DataflowRunner or FlinkRunner run it unbounded, a window committed
+about one window after it closes. Every `newsflow run` option applies (fetching, dedup).
+"""
+
+
+def cmd_stream(argv: list[str]) -> int:
+    from pipelines.batch import UsageError
+    from transforms.feeds import InputListError
+    from transforms.lock import LockHeld
+
+    if not argv or "-h" in argv or "--help" in argv:
+        from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+        from pipelines.streaming import StreamOptions
+
+        parser = _BeamArgumentParser(prog="newsflow stream", add_help=False)
+        StreamOptions._add_argparse_args(parser)
+        print(STREAM_HELP)
+        text = parser.format_help()
+        print(text[text.index("\n\n") + 2:] if "\n\n" in text else text)
+        return EXIT_OK if argv else EXIT_USAGE
+    from pipelines.streaming import committed_windows, run
+
+    try:
+        run_id, result = run(argv)
+    except (UsageError, InputListError, LockHeld) as exc:
+        print(f"newsflow stream: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from apache_beam.runners.runner import PipelineState
+
+    from pipelines.streaming import make_options
+
+    if result.state != PipelineState.DONE:
+        print(f"stream ended in state {result.state}", file=sys.stderr)
+        return EXIT_FAILED
+    print_metrics(result)
+    _, opts, _ = make_options([*argv, "--run_id", run_id])
+    windows = committed_windows(opts.output, run_id)
+    rejects = 0
+    print(f"\nStream {run_id}: {len(windows)} window(s) committed -> {opts.output}")
+    for manifest in windows:
+        rows = manifest["rows"]
+        rejects += rows["rejects"]
+        print(f"  {manifest['window_start']}  {rows['articles']:>5d} articles "
+              f"{rows['rejects']:>4d} rejects  ({manifest['run_id']})")
+    print(f"\nQuery it: newsflow query {opts.output} \"select title, language from articles\"")
+    return EXIT_REJECTS if rejects else EXIT_OK
+
+
 def cmd_demo(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="newsflow demo",
@@ -241,8 +301,8 @@ def cmd_compact(argv: list[str]) -> int:
     return compact(argv)
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "query": cmd_query, "report": cmd_report,
-            "watch": cmd_watch, "compact": cmd_compact}
+COMMANDS = {"run": cmd_run, "stream": cmd_stream, "demo": cmd_demo, "query": cmd_query,
+            "report": cmd_report, "watch": cmd_watch, "compact": cmd_compact}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,13 +312,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().addFilter(lambda record: "apitools not found" not in record.getMessage())
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         print(textwrap.dedent("""\
-            usage: newsflow {run,watch,compact,demo,query,report} ...
+            usage: newsflow {run,stream,watch,compact,demo,query,report} ...
 
             newsflow turns news feeds and pages into deduplicated, enriched, hive-partitioned
             Parquet (an Apache Beam pipeline).
 
               demo    serve the bundled offline sample on 127.0.0.1 and run the pipeline on it
               run     run the batch pipeline (newsflow run --help for all options)
+              stream  poll feeds continuously, commit once per window (newsflow stream --help)
               watch   run it every interval until stopped (newsflow watch --every 15m ...)
               compact merge the small files of closed partitions (newsflow compact ROOT)
               query   SQL with DuckDB over committed runs (articles, article_revisions, rejects...)

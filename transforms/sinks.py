@@ -19,6 +19,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindow
 
 from schemas import (
     DATASET_DIRS,
@@ -81,21 +82,34 @@ def write_parquet(path: str, records: list[dict], dataset: str) -> int:
 _written = [0]  # temp files written by this process (for the ``write:<n>`` test hook)
 
 
+def window_run_id(run_id: str, window: Any) -> str:
+    """The id of what one window of a stream commits (a batch run, in the global window, is
+    one commit under its own id): ``<run_id>-w<window start, UTC>``."""
+    if window is None or isinstance(window, GlobalWindow):
+        return run_id
+    when = dt.datetime.fromtimestamp(window.start.micros / 1e6, dt.timezone.utc)
+    return f"{run_id}-w{when:%Y%m%dT%H%M%S}Z"
+
+
 class _WritePartition(beam.DoFn):
-    """``(partition, records)`` -> temp Parquet files; yields one file-info dict per file."""
+    """``(partition, records)`` -> temp Parquet files; yields one file-info dict per file.
+
+    In a stream each window writes (and later commits) under its own ``window_run_id``."""
 
     def __init__(self, root: str, run_id: str, dataset: str, rows_per_file: int):
         self.root, self.run_id, self.dataset, self.rows = root, run_id, dataset, rows_per_file
         self.files = Metrics.counter("write", f"{dataset}_files")
         self.written = Metrics.counter("write", f"{dataset}_rows")
 
-    def process(self, element: tuple[str, Any]) -> Iterator[dict]:
+    def process(self, element: tuple[str, Any],
+                window=beam.DoFn.WindowParam) -> Iterator[dict]:
         partition, records = element
+        run_id = window_run_id(self.run_id, window)
         records = sorted(records, key=lambda r: (r.get("url") or "", r.get("stage") or ""))
         for index in range(0, len(records), self.rows):
-            name = f"part-{self.run_id}-{index // self.rows:05d}.parquet"
+            name = f"part-{run_id}-{index // self.rows:05d}.parquet"
             relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
-            temp = join(self.root, "_tmp", self.run_id, relative)
+            temp = join(self.root, "_tmp", run_id, relative)
             rows = write_parquet(temp, records[index:index + self.rows], self.dataset)
             _written[0] += 1
             pause_point("write", _written[0])

@@ -29,6 +29,11 @@ def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[s
     of each candidate pair; earlier runs' articles keep the vectors they were stored with)."""
     usable = [d for d in docs if len(d.vectors)]
     fresh = np.array([i for i, d in enumerate(usable) if not d.member.existing], np.int64)
+    if config.gate_cosine <= -1.0 and config.gate_same_language <= -1.0:
+        # gate switched off (a stream): every new document is a candidate, even one alone
+        # in its pool today, since its translation may arrive in a later window
+        yield from sorted(usable[i].member.article_id for i in fresh.tolist())
+        return
     if len(usable) < 2 or not len(fresh):
         return
     heads = np.vstack([d.vectors[0] for d in usable]).astype(np.float32)

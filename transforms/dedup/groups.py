@@ -17,6 +17,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import GlobalWindows
 
 from transforms.dedup.exact import ExactDuplicateEdges
 from transforms.dedup.members import (
@@ -248,6 +249,17 @@ class ResolvePerDayWindow(beam.PTransform):
         self.resolve = resolve
 
     def expand(self, edges):
+        resolve = self.resolve
+        if not isinstance(edges.windowing.windowfn, GlobalWindows):
+            # a stream's Beam window is already a bounded slice: resolved whole (and with no
+            # side input, which the bundle-based DirectRunner fails to map for windows that
+            # hold no edges)
+            return (
+                edges
+                | "OneGroup" >> beam.Map(lambda e: (0, e))
+                | "GroupWindows" >> beam.GroupByKey()
+                | "ResolveWindow" >> beam.FlatMap(lambda kv: sorted(resolve(kv[1]).items()))
+            )
         windows = (
             edges
             | "EdgeDays" >> beam.Map(_edge_days)
@@ -255,7 +267,6 @@ class ResolvePerDayWindow(beam.PTransform):
             | "GatherDayPairs" >> beam.combiners.ToList()
             | "DayWindows" >> beam.Map(day_windows)
         )
-        resolve = self.resolve
         return (
             edges
             | "KeyByWindow" >> beam.Map(lambda e, w: (w[member_day(e.a)], e),

@@ -19,8 +19,6 @@ from urllib.parse import urlsplit
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import GlobalWindow
-from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas import utcnow
@@ -96,7 +94,7 @@ class FetchHostsDoFn(beam.DoFn):
                     if not waiting:
                         del self._queues[host]
                         return
-                    batch = waiting.popleft()
+                    batch, where = waiting.popleft()
                 for request in batch:
                     try:
                         result = self.client.fetch(request["url"], accept=self.accept,
@@ -104,7 +102,7 @@ class FetchHostsDoFn(beam.DoFn):
                     except Exception as exc:  # noqa: BLE001 - a bug must not lose the URL
                         result = FetchResult(url=request["url"], reason="fetch_error",
                                              detail=repr(exc))
-                    self._out.put((request, result))
+                    self._out.put((request, result, where))
         finally:
             self._out.put(None)
             self._slots.release()
@@ -120,7 +118,15 @@ class FetchHostsDoFn(beam.DoFn):
                 if block and self._running == 0:
                     return
                 continue
-            yield from self._emit(*item)
+            request, result, (timestamp, window) = item
+            # results come out during later elements or at bundle end: each keeps the
+            # timestamp and window of its own batch (a stream's windows must not mix)
+            for out in self._emit(request, result):
+                if isinstance(out, beam.pvalue.TaggedOutput):
+                    yield beam.pvalue.TaggedOutput(
+                        out.tag, WindowedValue(out.value, timestamp, [window]))
+                else:
+                    yield WindowedValue(out, timestamp, [window])
 
     def process(self, element: tuple[Any, list[dict]], timestamp=beam.DoFn.TimestampParam,
                 window=beam.DoFn.WindowParam) -> Iterator:
@@ -128,11 +134,10 @@ class FetchHostsDoFn(beam.DoFn):
         requests = list(requests)
         if not requests:
             return
-        self._where = (timestamp, window)  # for results emitted from finish_bundle
         host = host_of(requests[0]["url"])
         with self._lock:
             if host in self._queues:  # that host's thread takes this batch after its current one
-                self._queues[host].append(requests)
+                self._queues[host].append((requests, (timestamp, window)))
                 queued = True
             else:
                 queued = False
@@ -140,7 +145,7 @@ class FetchHostsDoFn(beam.DoFn):
             while not self._slots.acquire(timeout=0.05):
                 yield from self._drain(block=False)  # results flow while the pool is full
             with self._lock:
-                self._queues[host] = deque([requests])
+                self._queues[host] = deque([(requests, (timestamp, window))])
             self._running += 1
             thread = threading.Thread(target=self._host_worker, args=(host,), daemon=True)
             thread.start()
@@ -149,13 +154,7 @@ class FetchHostsDoFn(beam.DoFn):
 
     def finish_bundle(self):
         if self._running:
-            timestamp, window = getattr(self, "_where", (MIN_TIMESTAMP, GlobalWindow()))
-            for item in self._drain(block=True):
-                if isinstance(item, beam.pvalue.TaggedOutput):
-                    yield beam.pvalue.TaggedOutput(
-                        item.tag, WindowedValue(item.value, timestamp, [window]))
-                else:
-                    yield WindowedValue(item, timestamp, [window])
+            yield from self._drain(block=True)
         for thread in self._threads:
             thread.join()
         self._threads = []

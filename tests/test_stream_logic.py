@@ -1,0 +1,214 @@
+"""The streaming logic under ``TestStream`` (the bundle-based runner, event time driven by the
+test): per-feed state and its expiry, window boundaries, a late article, dedup across windows.
+Polls are real HTTP requests to a loopback site whose feeds change at every poll."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import apache_beam as beam
+import duckdb
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.test_stream import TestStream as EventStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from pipelines import streaming
+from pipelines.query import connect
+from tests.feed_site import GrowingSite
+from transforms.enrich import article_id
+from transforms.fetch import HttpClient
+from transforms.polling import PollFeeds, select_new_entries
+
+FETCH_ARGS = ["--allow-host", "127.0.0.1", "--host-delay", "0.02", "--max-retries", "0",
+              "--fetch-timeout", "10"]
+T0 = 1_700_000_000.0  # 2023-11-14T22:13:20Z; windows of 10 s start at multiples of 10
+
+
+def _utc(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=dt.timezone.utc)
+
+
+def ticks(times: list[float], watermark_gaps: dict[float, float] | None = None) -> EventStream:
+    """Poll ticks at ``times`` (event time); as under ``PeriodicImpulse`` the watermark reaches
+    each tick just before it, or jumps to ``watermark_gaps[t]`` after tick ``t``."""
+    stream, mark = EventStream(), times[0] - 1
+    for when in times:
+        if when - 0.001 > mark:
+            mark = when - 0.001
+            stream = stream.advance_watermark_to(mark)
+        stream = stream.add_elements([TimestampedValue(when, when)])
+        if (watermark_gaps or {}).get(when, mark) > mark:
+            mark = watermark_gaps[when]
+            stream = stream.advance_watermark_to(mark)
+    return stream.advance_watermark_to_infinity()
+
+
+def streaming_pipeline() -> beam.Pipeline:
+    return beam.Pipeline(runner="BundleBasedDirectRunner",
+                         options=PipelineOptions(["--streaming"]))
+
+
+def test_select_new_entries_prunes_entries_not_listed_for_ttl():
+    a, b = {"url": "http://x/a"}, {"url": "http://x/b", "entry_id": "guid-b"}
+    fresh, seen = select_new_entries([a, b, a], {}, 100.0, 50.0)
+    assert fresh == [a, b] and seen == {"http://x/a": 100.0, "guid-b": 100.0}
+    fresh, seen = select_new_entries([b], seen, 140.0, 50.0)
+    assert fresh == [] and seen == {"http://x/a": 100.0, "guid-b": 140.0}
+    fresh, seen = select_new_entries([b], seen, 151.0, 50.0)  # a unlisted for > 50 s: gone
+    assert fresh == [] and seen == {"guid-b": 151.0}
+
+
+def _polled(site: GrowingSite, tmp_path, stream: EventStream, ttl: float):
+    HttpClient._robots.clear()
+    feeds = str(site.feed_list(tmp_path))
+    from pipelines.options import NewsflowOptions
+
+    policy = PipelineOptions(FETCH_ARGS).view_as(NewsflowOptions).fetch_policy()
+    p = streaming_pipeline()
+    polled = p | stream | PollFeeds(feeds, policy, str(tmp_path / "out"), entry_ttl=ttl)
+    return p, polled
+
+
+def _emitted(pcoll, base: str):
+    return pcoll | beam.Map(lambda r, ts=beam.DoFn.TimestampParam: (
+        r["url"][len(base):], float(ts) - T0))
+
+
+def test_seen_entries_are_forgotten_after_their_ttl(tmp_path):
+    # "kept" is listed at every poll; "dropped" leaves the feed after poll 1, comes back at 4
+    feed = {"f": [(1, "/kept.html", "Kept", _utc(2023, 1, 1)),
+                  (1, "/dropped.html", "Dropped", _utc(2023, 1, 1), {1, 4}),
+                  (3, "/third.html", "Third", _utc(2023, 1, 1))]}
+    with GrowingSite(feed) as site:
+        p, polled = _polled(site, tmp_path, ticks([T0, T0 + 8, T0 + 16, T0 + 24]), ttl=20.0)
+        assert_that(_emitted(polled["requests"], site.base), equal_to([
+            ("/kept.html", 0.0), ("/dropped.html", 0.0), ("/third.html", 16.0),
+            ("/dropped.html", 24.0),  # unlisted since t=0, forgotten after 20 s
+        ]), label="entries")
+        assert_that(polled["rejects"], equal_to([]), label="no rejects")
+        p.run().wait_until_finish()
+    assert site.polls == {"f": 4}
+
+
+def test_a_feed_not_polled_for_ttl_is_forgotten_by_its_timer(tmp_path):
+    feed = {"f": [(1, "/kept.html", "Kept", _utc(2023, 1, 1))]}
+    with GrowingSite(feed) as site:
+        # polled at 0, then the watermark passes 0 + ttl before the next poll at 40
+        p, polled = _polled(site, tmp_path, ticks([T0, T0 + 40], {T0: T0 + 35}), ttl=30.0)
+        assert_that(_emitted(polled["requests"], site.base),
+                    equal_to([("/kept.html", 0.0), ("/kept.html", 40.0)]))
+        p.run().wait_until_finish()
+    with GrowingSite(feed) as site:  # polled within the ttl: remembered, asked conditionally
+        p, polled = _polled(site, tmp_path, ticks([T0, T0 + 25, T0 + 40]), ttl=30.0)
+        assert_that(_emitted(polled["requests"], site.base), equal_to([("/kept.html", 0.0)]))
+        p.run().wait_until_finish()
+    assert [status for _, path, status in site.log if path.startswith("/live/")] == [
+        200, 304, 304]
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole stream under TestStream: windows of 10 s
+
+EN = "/worldnews/2023/sep/15/tiktok-fined-345m-children-data.html"
+COPY = "/wire-mirror/tiktok-fined-345m.html"
+WINDOWS = {
+    # poll 1 at 0 s and poll 2 at 9.999 s fall in the first window, poll 3 at 10 s in the next
+    "news": [(1, EN, "TikTok fined", _utc(2023, 9, 15, 9)),
+             (2, "/bbc/world-europe-50473792.html", "BBC", _utc(2019, 11, 20, 10)),
+             (3, COPY, "TikTok fined (wire)", _utc(2023, 9, 15, 11)),
+             # published in 2019, first listed in the second window: a late article
+             (3, "/aljazeera/nasa-commercial-moon-shot.html", "Moon", _utc(2019, 11, 19, 4))],
+    # another feed lists the first window's story again in the second: fetched once
+    "mirror": [(2, EN, "TikTok fined", _utc(2023, 9, 15, 9))],
+}
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory):
+    work = tmp_path_factory.mktemp("teststream")
+    output = str(work / "out")
+    with GrowingSite(WINDOWS) as site:
+        HttpClient._robots.clear()
+        feeds = str(site.feed_list(work / "in"))
+        options = PipelineOptions(["--feeds", feeds, "--output", output, "--window", "10s",
+                                   "--dedup-levels", "exact,near", "--run-id", "s1",
+                                   *FETCH_ARGS])
+        opts, stream = (options.view_as(streaming.NewsflowOptions),
+                        options.view_as(streaming.StreamOptions))
+        p = streaming_pipeline()
+        polls = p | ticks([T0, T0 + 9.999, T0 + 10, T0 + 15])
+        streaming.process_polls(polls, opts, stream, "s1")
+        p.run().wait_until_finish()
+        base = site.base
+    return {"output": output, "base": base, "windows": streaming.committed_windows(output, "s1")}
+
+
+def _window_urls(manifest: dict, base: str) -> list[str]:
+    paths = [f["path"] for f in manifest["files"] if f["dataset"] == "articles"]
+    return sorted(r[0][len(base):] for r in duckdb.sql(
+        f"select url from read_parquet({paths})").fetchall())
+
+
+def test_window_boundaries_one_commit_each(windowed):
+    windows, base = windowed["windows"], windowed["base"]
+    assert [m["run_id"] for m in windows] == ["s1-w20231114T221320Z", "s1-w20231114T221330Z"]
+    assert _window_urls(windows[0], base) == sorted([EN, "/bbc/world-europe-50473792.html"])
+    assert _window_urls(windows[1], base) == sorted(
+        [COPY, "/aljazeera/nasa-commercial-moon-shot.html"])
+    assert windows[0]["window_end"] == windows[1]["window_start"]
+
+
+def test_late_article_in_its_publication_partition_once(windowed):
+    con = connect(windowed["output"])
+    rows = con.execute("select cast(date as varchar), run_id from articles "
+                       "where url like '%nasa-commercial-moon-shot%'").fetchall()
+    assert rows == [("2019-11-19", "s1-w20231114T221330Z")]
+    late = [f["path"] for f in windowed["windows"][1]["files"] if "date=2019-11-19" in f["path"]]
+    assert len(late) == 1
+
+
+def test_dedup_across_two_windows(windowed):
+    con = connect(windowed["output"])
+    base = windowed["base"]
+    original, copy = article_id(base + EN), article_id(base + COPY)
+    assert con.execute("select copy_group_id, duplicate_of, is_canonical from articles "
+                       "where article_id = ?", [copy]).fetchone() == (original, original, False)
+    assert con.execute("select copy_group_id, is_canonical from articles "
+                       "where article_id = ?", [original]).fetchone() == (original, True)
+    assert con.execute("select count(*) from articles").fetchone()[0] == 4
+
+
+def test_fetched_pages_keep_their_window(tmp_path):
+    """Fetch results come out of ``FetchPages`` asynchronously (during later elements, or at the
+    end of the bundle): each must stay in its request's window."""
+    from apache_beam.transforms import window as beam_window
+
+    from pipelines.options import NewsflowOptions
+    from transforms.fetch import FetchPages
+
+    paths = ["/bbc/world-europe-50473792.html", "/reuters/asian-shares-soft.html",
+             "/faulty/missing.html", "/aljazeera/nasa-commercial-moon-shot.html"]
+    with GrowingSite({}) as site:
+        HttpClient._robots.clear()
+        policy = PipelineOptions(FETCH_ARGS).view_as(NewsflowOptions).fetch_policy()
+        with beam.Pipeline(runner="FnApiRunner") as p:
+            fetched = (
+                p
+                | beam.Create([(site.base + path, T0 + 10 * i) for i, path in enumerate(paths)])
+                | beam.Map(lambda e: TimestampedValue({"url": e[0]}, e[1]))
+                | beam.WindowInto(beam_window.FixedWindows(10))
+                | FetchPages(policy, batch_size=1)
+            )
+
+            base = site.base
+
+            def where(r, w=beam.DoFn.WindowParam):
+                return (r["url"][len(base):], float(w.start) - T0)
+
+            assert_that(fetched.pages | "Pages" >> beam.Map(where), equal_to(
+                [(path, 10.0 * i) for i, path in enumerate(paths) if "missing" not in path]),
+                label="pages")
+            assert_that(fetched.rejects | "Rejects" >> beam.Map(where),
+                        equal_to([("/faulty/missing.html", 20.0)]), label="rejects")

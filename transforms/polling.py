@@ -1,0 +1,249 @@
+"""Feed polling for a stream: one stateful ``DoFn`` keyed by feed URL remembers, between polls,
+the feed's validators (ETag/Last-Modified, for a conditional GET) and the entries it has already
+emitted, so each entry enters the stream once.
+
+What bounds the state: per feed, the validators plus one timestamp per entry the feed listed in
+the last ``entry_ttl`` seconds. An entry is forgotten when the feed has not listed it for
+``entry_ttl`` (pruned at the next poll), and all of a feed's state is cleared by an event-time
+timer ``entry_ttl`` after its last poll (a feed removed from the list). ``entry_ttl`` must be
+longer than an entry can stay off a feed and come back (default 7 days): such an entry would
+enter the stream again.
+
+A failed poll (network error, HTTP 5xx, malformed feed) is a reject row and changes no state:
+the next poll asks again (with the last successful poll's validators) and emits every entry not
+yet emitted, so nothing listed during a failure is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.coders import PickleCoder
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Duration, Timestamp
+
+from transforms.feeds import FeedError, InputListError, load_feed_list, read_feed
+from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPolicy, HttpClient
+from transforms.rejects import REJECTS, reject
+from transforms.sinks import matching_files
+from transforms.state import conditional_headers, state_pattern, url_key, validators
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_ENTRY_TTL = 7 * 24 * 3600.0
+
+
+def entry_key(request: dict[str, Any]) -> str:
+    """An entry's identity within its feed: its GUID, else its link."""
+    return str(request.get("entry_id") or request["url"])
+
+
+def select_new_entries(entries: Iterable[dict], seen: dict[str, float], now: float,
+                       ttl: float) -> tuple[list[dict], dict[str, float]]:
+    """Entries not emitted before, and the seen map after this poll.
+
+    Every entry listed now gets ``now`` as its last-listed time; entries not listed for
+    ``ttl`` seconds are dropped from the map (that is what keeps it bounded)."""
+    fresh: list[dict] = []
+    updated = {key: when for key, when in seen.items() if when > now - ttl}
+    for entry in entries:
+        key = entry_key(entry)
+        if key not in updated and key not in {entry_key(e) for e in fresh}:
+            fresh.append(entry)
+        updated[key] = max(now, updated.get(key, now))
+    return fresh, updated
+
+
+def feed_targets(tick: Any, feeds_path: str) -> Iterator[tuple[str, float]]:
+    """A poll tick -> ``(feed_url, tick)`` per feed of the list, read again at every poll (edits
+    take effect at the next poll; an unreadable list skips one poll and keeps all state)."""
+    try:
+        urls = sorted(set(load_feed_list(feeds_path)))
+    except (InputListError, OSError) as exc:
+        Metrics.counter("poll", "unreadable_feed_list").inc()
+        LOG.error("poll skipped: %s", exc)
+        return
+    for url in urls:
+        yield url, float(tick)
+
+
+_VALIDATORS = ReadModifyWriteStateSpec("validators", PickleCoder())
+_SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())  # entry key -> last time listed
+_EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+_VALIDATORS_STATE = beam.DoFn.StateParam(_VALIDATORS)
+_SEEN_STATE = beam.DoFn.StateParam(_SEEN)
+_EXPIRY_TIMER = beam.DoFn.TimerParam(_EXPIRY)
+
+
+class PollFeed(beam.DoFn):
+    """``(feed_url, tick)`` -> page requests for the feed's new entries (timestamped at the
+    poll); failed polls -> ``rejects`` (stage ``feed``)."""
+
+    REJECTS = REJECTS
+
+    def __init__(self, policy: FetchPolicy, entry_ttl: float = DEFAULT_ENTRY_TTL,
+                 expire_idle: bool = True):
+        self.policy, self.entry_ttl, self.expire_idle = policy, entry_ttl, expire_idle
+        self.polls = Metrics.counter("poll", "polls")
+        self.not_modified = Metrics.counter("poll", "not_modified")
+        self.new_entries = Metrics.counter("poll", "new_entries")
+        self.known_entries = Metrics.counter("poll", "known_entries")
+        self.expired = Metrics.counter("poll", "expired_feeds")
+
+    def setup(self):
+        self.client = HttpClient(self.policy)
+
+    def teardown(self):
+        self.client.close()
+
+    def process(self, element: tuple[str, float],
+                timestamp=beam.DoFn.TimestampParam,
+                stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE,
+                expiry=_EXPIRY_TIMER) -> Iterator:
+        feed_url, tick = element
+        self.polls.inc()
+        if self.expire_idle:
+            expiry.set(Timestamp.of(timestamp) + Duration.of(self.entry_ttl))
+        source = {"url": feed_url, "source_kind": "feed_list", "feed_url": feed_url}
+        previous = stored_validators.read()
+        try:
+            result = self.client.fetch(feed_url, accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
+                                       headers=conditional_headers(previous))
+        except Exception as exc:  # noqa: BLE001 - a client bug must not end the stream
+            yield reject(source, "feed", "fetch_error", repr(exc))
+            return
+        if not result.ok:
+            yield reject(source, "feed", result.reason or "fetch_error", result.detail)
+            return
+        if result.not_modified:
+            self.not_modified.inc()
+            return
+        try:
+            parsed = read_feed(result.body or b"", result.final_url or feed_url,
+                               result.content_type, result.charset)
+        except FeedError as exc:
+            yield reject(source, "feed", exc.reason, exc.detail)
+            return
+        except Exception as exc:  # noqa: BLE001 - a parser bug must not end the stream
+            yield reject(source, "feed", "parse_error", repr(exc))
+            return
+        # entries without a usable link travel on as requests marked ``unusable`` and become
+        # reject rows of their window (``RefuseUnusableEntries``), once, like any entry
+        entries = parsed.requests + [
+            {"url": bad["url"], "source_kind": "feed", "feed_url": feed_url,
+             "unusable": {"reason": bad["reason"], "detail": bad["detail"]}}
+            for bad in parsed.unusable]
+        fresh, seen = select_new_entries(entries, stored_seen.read() or {}, float(tick),
+                                         self.entry_ttl)
+        stored_seen.write(seen)
+        stored_validators.write(validators(result.headers))
+        self.new_entries.inc(len(fresh))
+        self.known_entries.inc(len(entries) - len(fresh))
+        for request in fresh:
+            request["feed_url"] = feed_url
+            yield request
+
+    @on_timer(_EXPIRY)
+    def expire(self, stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE):
+        """Not polled for ``entry_ttl``: the feed left the list; forget it."""
+        self.expired.inc()
+        stored_validators.clear()
+        stored_seen.clear()
+
+
+_EMITTED = ReadModifyWriteStateSpec("emitted", PickleCoder())  # when the URL was emitted
+_URL_EXPIRY = TimerSpec("url_expiry", TimeDomain.WATERMARK)
+_EMITTED_STATE = beam.DoFn.StateParam(_EMITTED)
+_URL_EXPIRY_TIMER = beam.DoFn.TimerParam(_URL_EXPIRY)
+
+
+def handled_urls(root: str) -> set[str]:
+    """URL keys whose latest outcome in the output's committed ``_state`` (batch runs and
+    earlier streams) is final: an article or a permanent reject (transient ones are retried)."""
+    latest: dict[str, tuple] = {}
+    for path in matching_files(state_pattern(root, "page")):
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle, columns=["url_key", "outcome", "time"])
+        for row in table.to_pylist():
+            known = latest.get(row["url_key"])
+            if known is None or row["time"] > known[0]:
+                latest[row["url_key"]] = (row["time"], row["outcome"])
+    return {key for key, (_, outcome) in latest.items() if outcome != "transient"}
+
+
+class FirstPerUrl(beam.DoFn):
+    """``(url_key, request)`` -> the request, the first time any feed lists that URL.
+
+    Keyed by normalised URL, so two feeds listing one page emit it once, and a URL that a batch
+    run or an earlier stream already handled (the output's ``_state``, read once per worker)
+    is not fetched again after a restart. The key's state (one timestamp) is cleared by a timer
+    ``ttl`` after it was emitted (left out on the in-process runner, see ``PollFeeds``)."""
+
+    def __init__(self, root: str, ttl: float = DEFAULT_ENTRY_TTL, expire: bool = True):
+        self.root, self.ttl, self.expire = root, ttl, expire
+        self.repeated = Metrics.counter("poll", "repeated_urls")
+        self.skipped = Metrics.counter("poll", "skipped_seen")
+
+    def setup(self):
+        self.handled: set[str] | None = None
+
+    def process(self, element: tuple[str, dict], timestamp=beam.DoFn.TimestampParam,
+                emitted=_EMITTED_STATE, expiry=_URL_EXPIRY_TIMER) -> Iterator[dict]:
+        key, request = element
+        if emitted.read() is not None:
+            self.repeated.inc()
+            return
+        if self.handled is None:
+            self.handled = handled_urls(self.root)
+        emitted.write(float(timestamp))
+        if self.expire:
+            expiry.set(Timestamp.of(timestamp) + Duration.of(self.ttl))
+        if key in self.handled:
+            self.skipped.inc()
+            return
+        yield request
+
+    @on_timer(_URL_EXPIRY)
+    def forget(self, emitted=_EMITTED_STATE):
+        emitted.clear()
+
+
+class PollFeeds(beam.PTransform):
+    """Poll ticks -> ``{"requests": new entries of every listed feed, each URL once,
+    "rejects": failed polls}``.
+
+    ``expire_idle=False`` leaves out the idle-feed timer: Beam's in-process runner fires
+    event-time timers at the end of every bundle, whatever the watermark (DESIGN.md §8), which
+    would forget every feed after each poll. Entry pruning by age still bounds the state there.
+    """
+
+    def __init__(self, feeds_path: str, policy: FetchPolicy, root: str,
+                 entry_ttl: float = DEFAULT_ENTRY_TTL, expire_idle: bool = True):
+        super().__init__()
+        self.feeds_path, self.policy, self.root = feeds_path, policy, root
+        self.entry_ttl, self.expire_idle = entry_ttl, expire_idle
+
+    def expand(self, ticks):
+        path = self.feeds_path
+        polled = (
+            ticks
+            | "ReadFeedList" >> beam.FlatMap(feed_targets, path)
+            | "PollFeed" >> beam.ParDo(
+                PollFeed(self.policy, self.entry_ttl, self.expire_idle)).with_outputs(
+                PollFeed.REJECTS, main="requests")
+        )
+        requests = (
+            polled.requests
+            | "KeyByUrl" >> beam.Map(lambda r: (url_key(r["url"]), r))
+            | "FirstPerUrl" >> beam.ParDo(
+                FirstPerUrl(self.root, self.entry_ttl, self.expire_idle))
+        )
+        return {"requests": requests, "rejects": polled.rejects}
+
