@@ -87,3 +87,25 @@ def test_files_are_invisible_until_the_run_is_published(tmp_path):
     assert Path(root, "_runs", "r1.json").exists()
     today = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
     assert Path(root, "rejects", f"date={today}", "stage=fetch").is_dir()
+
+
+def test_a_partition_is_written_in_files_of_bounded_size(tmp_path):
+    """A partition streams into files of ``rows_per_file`` rows (memory holds one file's rows),
+    each sorted by URL, every row written once."""
+    root = str(tmp_path / "out")
+    records = [make_reject(f"https://x.example/{i}", "fetch", "timeout", run_id="r1")
+               for i in (4, 0, 3, 1, 2)]
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        infos = (p | beam.Create(records) | WriteDataset(root, "r1", "rejects", rows_per_file=2)
+                 | beam.combiners.ToList())
+        infos | beam.Map(lambda files: Path(tmp_path / "infos.json").write_text(
+            json.dumps(files)))
+    files = json.loads((tmp_path / "infos.json").read_text())
+    assert sorted(f["rows"] for f in files) == [1, 2, 2]
+    urls = []
+    for info in files:
+        got = [r[0] for r in duckdb.sql(f"select url from read_parquet('{info['temp']}')")
+               .fetchall()]
+        assert got == sorted(got)
+        urls += got
+    assert sorted(urls) == sorted(r["url"] for r in records)

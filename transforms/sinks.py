@@ -103,20 +103,33 @@ class _WritePartition(beam.DoFn):
 
     def process(self, element: tuple[str, Any],
                 window=beam.DoFn.WindowParam) -> Iterator[dict]:
+        """Streams the partition's records into files of ``rows_per_file`` rows: memory holds
+        one file's rows, never a whole ``date/lang`` partition (which grows with the run).
+        Rows are sorted by URL within each file (a runner's retry rewrites the same names)."""
         partition, records = element
         run_id = window_run_id(self.run_id, window)
-        records = sorted(records, key=lambda r: (r.get("url") or "", r.get("stage") or ""))
-        for index in range(0, len(records), self.rows):
-            name = f"part-{run_id}-{index // self.rows:05d}.parquet"
-            relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
-            temp = join(self.root, "_tmp", run_id, relative)
-            rows = write_parquet(temp, records[index:index + self.rows], self.dataset)
-            _written[0] += 1
-            pause_point("write", _written[0])
-            self.files.inc()
-            self.written.inc(rows)
-            yield {"dataset": self.dataset, "temp": temp,
-                   "path": join(self.root, relative), "rows": rows}
+        chunk: list[dict] = []
+        index = 0
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == self.rows:
+                yield self._write(run_id, partition, index, chunk)
+                index, chunk = index + 1, []
+        if chunk:
+            yield self._write(run_id, partition, index, chunk)
+
+    def _write(self, run_id: str, partition: str, index: int, chunk: list[dict]) -> dict:
+        chunk.sort(key=lambda r: (r.get("url") or "", r.get("stage") or ""))
+        name = f"part-{run_id}-{index:05d}.parquet"
+        relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
+        temp = join(self.root, "_tmp", run_id, relative)
+        rows = write_parquet(temp, chunk, self.dataset)
+        _written[0] += 1
+        pause_point("write", _written[0])
+        self.files.inc()
+        self.written.inc(rows)
+        return {"dataset": self.dataset, "temp": temp, "path": join(self.root, relative),
+                "rows": rows}
 
 
 class WriteDataset(beam.PTransform):
