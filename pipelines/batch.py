@@ -157,6 +157,21 @@ def _stamp(run_id: str):
 # the pipeline
 
 
+def page_state_row(record: dict, run_id: str, outcome: str) -> dict:
+    """The ``_state`` row of a page that became an article (or came back unchanged): what the
+    next run (or a restarted stream) needs to send a conditional request and skip it."""
+    return state_row(record["url"], "page", outcome, run_id, key=ledger_key(record),
+                     content_hash=record["content_hash"], revision=record["revision"],
+                     entry_id=record.get("entry_id"), entry_updated=record.get("entry_updated"),
+                     **validators(record.get("response_headers")))
+
+
+def reject_state_row(reject: dict, run_id: str) -> dict:
+    """The ``_state`` row of a permanent reject, so a later run does not repeat it."""
+    return state_row(reject["url"], reject_kind(reject), "reject", run_id,
+                     key=reject_key(reject), reason=f"{reject['stage']}/{reject['reason']}")
+
+
 def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict[str, Any]:
     """Adds the batch flow to ``p``; returns its main PCollections (for tests and reuse)."""
     policy: FetchPolicy = opts.fetch_policy()
@@ -331,22 +346,15 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     page_kinds = ("feed", "url", "sitemap", "site")  # fetched over HTTP: validators worth keeping
     state_rows += [
         final | "ArticleStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "article", run_id, key=ledger_key(r),
-                                content_hash=r["content_hash"], revision=r["revision"],
-                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
-                                **validators(r.get("response_headers")))),
+            page_state_row, run_id, "article"),
         enriched.unchanged
         | "UnchangedPages" >> beam.Filter(lambda r: r.get("source_kind") in page_kinds)
         | "UnchangedStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "unchanged", run_id, key=ledger_key(r),
-                                content_hash=r["content_hash"], revision=r["revision"],
-                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
-                                **validators(r.get("response_headers")))),
+            page_state_row, run_id, "unchanged"),
         all_rejects
         | "PermanentRejects" >> beam.Filter(needs_reject_row)
         | "RejectStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], reject_kind(r), "reject", run_id, key=reject_key(r),
-                                reason=f"{r['stage']}/{r['reason']}")),
+            reject_state_row, run_id),
     ]
     counts = (
         (all_rejects | "RejectKey" >> beam.Map(

@@ -47,6 +47,8 @@ from pipelines.batch import (
     deduplicate,
     extract_pages,
     new_run_id,
+    page_state_row,
+    reject_state_row,
     unique_requests,
 )
 from pipelines.options import NewsflowOptions, with_default_runner
@@ -56,15 +58,11 @@ from transforms.feeds import RefuseUnusableEntries
 from transforms.fetch import FetchPages
 from transforms.ledger import (
     assign_revision,
-    ledger_key,
     needs_reject_row,
-    reject_key,
-    reject_kind,
 )
 from transforms.lock import RootLock
 from transforms.polling import PollFeeds
 from transforms.sinks import WriteDataset, join, read_manifest, window_run_id
-from transforms.state import state_row, validators
 
 LOG = logging.getLogger(__name__)
 
@@ -210,15 +208,11 @@ def process_polls(ticks, opts: NewsflowOptions, stream: StreamOptions, run_id: s
     # what a batch run or a restarted stream must not fetch again (``transforms/state.py``)
     state_rows = (
         final | "ArticleStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], "page", "article", run_id, key=ledger_key(r),
-                                content_hash=r["content_hash"], revision=r["revision"],
-                                entry_id=r.get("entry_id"), entry_updated=r.get("entry_updated"),
-                                **validators(r.get("response_headers")))),
+            page_state_row, run_id, "article"),
         rejects
         | "PermanentRejects" >> beam.Filter(needs_reject_row)
         | "RejectStateRows" >> beam.Map(
-            lambda r: state_row(r["url"], reject_kind(r), "reject", run_id, key=reject_key(r),
-                                reason=f"{r['stage']}/{r['reason']}")),
+            reject_state_row, run_id),
     ) | "AllState" >> beam.Flatten()
     stamped = {name: pcoll | f"Stamp{name.title()}" >> beam.Map(_stamp_window, run_id)
                for name, pcoll in (("articles", final), ("rejects", rejects),
