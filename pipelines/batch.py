@@ -39,6 +39,7 @@ from transforms.dedup import (
     AddSignatures,
     AddStoryNames,
     Clusters,
+    EmbedHistoryCandidates,
     EmbedSegments,
     MarkDuplicates,
     NearConfig,
@@ -402,11 +403,11 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
                | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days,
                                                         translation_config.embedder)
                | "LatestHistory" >> LatestHistory(signed))
-    if extra_history is not None:
+    if extra_history is not None or not opts.cascade:
         # a stream: articles carried from earlier windows were embedded in their own window,
         # so the cascade's candidate test cannot see them: every article is a candidate
-        translation_config = dataclasses.replace(translation_config, gate_cosine=-1.0,
-                                                 gate_same_language=-1.0)
+        # (as with --no_cascade)
+        translation_config = dataclasses.replace(translation_config, cascade=False)
     if "translation" in levels:
         # the cascade: every headline embedded, the other segments only for candidates
         headlines = (
@@ -431,6 +432,9 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
         )
         rejects += [headlines.rejects, embedded.rejects]
         signed = embedded.articles
+        # earlier articles stored with their headline only that are candidates now
+        history = history | "EmbedHistoryCandidates" >> EmbedHistoryCandidates(
+            candidates, translation_config)
     # a stream adds the articles of its last windows (``extra_history(signed)``) to the pool
     extra_pool = [extra_history(signed)] if extra_history is not None else []
     pool = (signed, history, *extra_pool) | "NewAndRecent" >> beam.Flatten()

@@ -78,6 +78,11 @@ class NewsflowOptions(PipelineOptions):
                            dest="translation_segments", type=int, default=5,
                            help="headline + sentences embedded per article (5; 3 is ~1.7x "
                                 "faster with lower recall, see bench/dedup_eval.py)")
+        dedup.add_argument("--no_cascade", "--no-cascade", dest="cascade",
+                           action="store_false", default=True,
+                           help="embed every article's segments, not only those of articles "
+                                "with a close headline in their pool (the cascade; slower, "
+                                "for comparisons)")
         dedup.add_argument("--story_threshold", "--story-threshold", dest="story_threshold",
                            type=float, default=0.38,
                            help="articles form a story while their average similarity "

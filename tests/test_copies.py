@@ -1,5 +1,5 @@
-"""The three copy levels on real text (WMT slices in tests/fixtures), the bundled model, and
-copies found across runs."""
+"""The three copy levels on real text (WMT slices in tests/fixtures) and the bundled model
+(copies found across runs: test_cascade_history.py)."""
 
 from __future__ import annotations
 
@@ -96,30 +96,6 @@ def test_exact_near_and_translation_copies_through_the_pipeline(tmp_path):
     assert found[url(liv)][0] == found[url(en)][0]
     clusters = con.execute("select count(*) from clusters where kind = 'copy_group'").fetchone()
     assert clusters[0] >= 4
-
-
-def test_a_later_run_links_new_copies_to_earlier_canonical_articles(tmp_path):
-    out = tmp_path / "out"
-    english = [r for r in SLICE if r["lang"] == "en" and "." in r["doc_key"]]
-    others = [r for r in SLICE if r["lang"] in ("de", "ru") and "." in r["doc_key"]]
-    # undated: partitioned by fetch date (today), inside the default 3-day history window
-    first, _ = run(["--jsonl", write_jsonl(tmp_path / "a.jsonl", english, dated=False),
-                    "--output", str(out)])
-    second, _ = run(["--jsonl", write_jsonl(tmp_path / "b.jsonl", others, dated=False),
-                     "--output", str(out)])
-    con = connect(str(out))
-    earlier = dict(con.execute("select url, article_id from articles where run_id = ?",
-                               [first]).fetchall())
-    later = con.execute("select url, duplicate_of, dup_kind, copy_group_id from articles "
-                        "where run_id = ?", [second]).fetchall()
-    assert len(later) == len(others)
-    for link, duplicate_of, kind, group in later:
-        key = link.split("/")[3]
-        partner = next(aid for u, aid in earlier.items() if f"/{key}/" in u)
-        assert (duplicate_of, kind, group) == (partner, "translation", partner), link
-    # the earlier rows were not rewritten
-    assert con.execute("select count(*) from articles where run_id = ? and duplicate_of is "
-                       "not null", [first]).fetchone()[0] == 0
 
 
 def test_other_embedders_plug_in_and_load_from_their_packages():

@@ -124,3 +124,37 @@ def test_a_run_against_earlier_articles_only_scores_pairs_with_new_ones():
     edges = list(translation_edges(earlier, TranslationConfig(), None))
     assert ("en-source", "hr-copy") in {(e.a.article_id, e.b.article_id) for e in edges}
     assert all(not (e.a.existing and e.b.existing) for e in edges)
+
+
+def test_the_cascade_names_candidates_and_earlier_articles_stored_with_their_headline_only():
+    import dataclasses
+
+    from transforms.dedup.cascade import needs_segments
+
+    def pool_doc(aid: str, lang: str, vectors: np.ndarray, existing: bool = False) -> PoolDoc:
+        member = Member(aid, 0.0, 0.0, True, True, existing, aid if existing else None, lang)
+        return PoolDoc(member, lang, unit(vectors), frozenset(), 0, True)
+
+    rng = np.random.default_rng(11)
+
+    def far(n: int) -> np.ndarray:  # headline cosines ~.6 to anything else
+        return COMMON + rng.normal(scale=0.1, size=(n, 64))
+
+    config = TranslationConfig()
+    story = far(5)
+    close = story + rng.normal(scale=0.01, size=story.shape)  # its translation
+    unrelated = far(5)
+    docs = [pool_doc("new-de", "de", close),
+            pool_doc("old-en", "en", story[:1], existing=True),  # headline only, stored earlier
+            pool_doc("old-fr", "fr", close, existing=True),  # stored with all its segments
+            pool_doc("old-cs", "cs", unrelated[:1], existing=True),  # headline only, not close
+            pool_doc("new-ja", "ja", far(5))]
+    assert float(unit(close)[0] @ unit(story)[0]) >= config.gate_cosine
+    assert list(needs_segments(docs, config)) == ["new-de", "old-en"]
+    # with the cascade off every new article is a candidate (a stream); earlier articles only
+    # when close, as above
+    off = dataclasses.replace(config, cascade=False)
+    assert list(needs_segments(docs, off)) == ["new-de", "new-ja", "old-en"]
+    assert list(needs_segments(docs[4:], off)) == ["new-ja"]  # alone in its pool
+    assert list(needs_segments(docs[4:], config)) == []
+    assert list(needs_segments(docs[1:4], config)) == []  # no new article: nothing to decide

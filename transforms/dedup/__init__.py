@@ -13,13 +13,13 @@ signatures; ``clusters`` writes one row per group and story. Settings live in ``
 from transforms.dedup.clusters import Clusters
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.groups import MarkDuplicates
-from transforms.dedup.history import ReadRecentArticles
+from transforms.dedup.history import EmbedHistoryCandidates, ReadRecentArticles
 from transforms.dedup.members import Edge, Member
 from transforms.dedup.near import AddSignatures, NearConfig, NearDuplicateEdges
 from transforms.dedup.pool_edges import SegmentCandidates, TranslationEdges
 from transforms.dedup.segments import EmbedSegments
 from transforms.dedup.stories import AddStoryNames
 
-__all__ = ["AddSignatures", "Clusters", "Edge", "EmbedSegments", "MarkDuplicates", "Member",
-           "NearConfig", "NearDuplicateEdges", "ReadRecentArticles", "SegmentCandidates",
-           "TranslationConfig", "TranslationEdges", "AddStoryNames"]
+__all__ = ["AddSignatures", "Clusters", "Edge", "EmbedHistoryCandidates", "EmbedSegments",
+           "MarkDuplicates", "Member", "NearConfig", "NearDuplicateEdges", "ReadRecentArticles",
+           "SegmentCandidates", "TranslationConfig", "TranslationEdges", "AddStoryNames"]

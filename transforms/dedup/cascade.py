@@ -10,7 +10,9 @@ news 99.7% of documents with a translation have a partner that close) or
 ``gate_same_language`` in its own (stories: 98% of ECB+ articles with a same-event article).
 Everything after (alignment, stories) sees the same vectors it would without the cascade
 wherever a candidate exists (a text's vector does not depend on its batch), and headline-only
-vectors elsewhere.
+vectors elsewhere. That holds across runs too: an earlier run's article stored with its
+headline only gets its other segments embedded from its stored text when a new article's
+headline is close to it.
 """
 
 from __future__ import annotations
@@ -25,20 +27,24 @@ from transforms.dedup.similarity import blocks
 
 
 def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[str]:
-    """``article_id``s of the pool's new documents that have a candidate partner (both ends
-    of each candidate pair; earlier runs' articles keep the vectors they were stored with)."""
+    """``article_id``s of the pool's documents whose other segments should be embedded: the
+    new documents with a candidate partner (every new document with the cascade off), and
+    the earlier runs' articles stored with their headline only (no candidate then, perhaps
+    alone in their pool) that a new document's headline is now close to: their segments are
+    embedded from their stored text in this run (``history.EmbedHistoryCandidates``), so a
+    translation arriving a run later aligns as it would have in one run."""
     usable = [d for d in docs if len(d.vectors)]
     fresh = np.array([i for i, d in enumerate(usable) if not d.member.existing], np.int64)
-    if config.gate_cosine <= -1.0 and config.gate_same_language <= -1.0:
-        # gate switched off (a stream): every new document is a candidate, even one alone
-        # in its pool today, since its translation may arrive in a later window
-        yield from sorted(usable[i].member.article_id for i in fresh.tolist())
-        return
+    flagged: set[str] = set()
+    if not config.cascade:
+        # a stream, --no_cascade: every new document is a candidate, even one alone in its
+        # pool today, since its translation may arrive in a later window
+        flagged.update(usable[i].member.article_id for i in fresh.tolist())
     if len(usable) < 2 or not len(fresh):
+        yield from sorted(flagged)
         return
     heads = np.vstack([d.vectors[0] for d in usable]).astype(np.float32)
     languages = np.array([d.language for d in usable])
-    flagged: set[str] = set()
     for start, stop in blocks(len(fresh), len(usable)):
         sims = heads[fresh[start:stop]] @ heads.T
         for r, row in enumerate(sims):
@@ -46,8 +52,9 @@ def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[s
             needed = np.where(languages == languages[i], config.gate_same_language,
                               config.gate_cosine)
             for j in np.flatnonzero(row >= needed).tolist():
-                if j != i and pair_allowed(usable[i], usable[j], config):
-                    flagged.add(usable[i].member.article_id)
-                    if not usable[j].member.existing:
-                        flagged.add(usable[j].member.article_id)
+                if j == i or not pair_allowed(usable[i], usable[j], config):
+                    continue
+                flagged.add(usable[i].member.article_id)
+                if not usable[j].member.existing or len(usable[j].vectors) == 1:
+                    flagged.add(usable[j].member.article_id)
     yield from sorted(flagged)

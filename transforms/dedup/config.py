@@ -36,6 +36,7 @@ class TranslationConfig:
     # other segments are embedded
     gate_cosine: float = 0.8  # to a document in another language
     gate_same_language: float = 0.82  # to one in its own language (stories)
+    cascade: bool = True  # False: every new document is a candidate (streams, --no_cascade)
     window_days: int = 1
     embedder: str = "e5"
     # SDK processes sharing one machine (0: one per core, as on Dataflow): the embedder's

@@ -8,6 +8,11 @@ inside the pipeline, so the patterns are built from the articles and matched the
 (``MatchAll``). Under the root's lock, after ``recover``, every file in a partition belongs to
 a committed run, so listing partitions sees no half-committed run.
 
+The cascade (cascade.py) stores an article's headline vector only when it had no candidate in
+its run; when a later run's article comes close to it, ``EmbedHistoryCandidates`` embeds its
+other segments from its stored title and text (read back from the file the row came from, for
+those articles only), so a translation arriving a run later aligns as it would in one run.
+
 Vectors carry the id of the embedder that made them (``embedder``): a history row made by
 another embedder keeps its exact/near signatures but loses its vectors (different models'
 vectors are not comparable), counted in ``dedup/history_other_embedder`` and reported once by
@@ -26,7 +31,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from transforms.commit import replaced_files
+from transforms.dedup.config import TranslationConfig
 from transforms.dedup.pools import day_number
+from transforms.dedup.segments import EmbedSegments, segments
+from transforms.embedding import pack
 
 #: Columns an earlier run's article contributes to this run's duplicate detection.
 HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language", "published_at",
@@ -35,6 +43,8 @@ HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language"
 #: Columns that only mean something next to the embedder that made them.
 VECTOR_COLUMNS = ("seg_vectors", "seg_dim")
 OTHER_EMBEDDER = "history_other_embedder"
+#: The file a history row was read from (its text is read from there when it is needed).
+HISTORY_FILE = "history_file"
 
 
 def history_patterns(root: str, day: int, days: int) -> list[str]:
@@ -72,6 +82,7 @@ class _ReadHistoryFile(beam.DoFn):
             table = parquet.read(columns=[c for c in HISTORY_COLUMNS if c in names])
         for row in table.to_pylist():
             row, same = history_row(row, self.embedder)
+            row[HISTORY_FILE] = path
             self.rows.inc()
             if not same:
                 self.other.inc()
@@ -103,3 +114,88 @@ class ReadRecentArticles(beam.PTransform):
             | "LiveFiles" >> beam.Filter(lambda path: path not in replaced)
             | "ReadFiles" >> beam.ParDo(_ReadHistoryFile(self.embedder))
         )
+
+
+class _FlagCandidates(beam.DoFn):
+    """History rows named by the cascade (and stored with their headline vector only) go to
+    ``reembed``; the others pass unchanged."""
+
+    REEMBED = "reembed"
+
+    def process(self, row: dict, candidates: dict) -> Iterator:
+        dim = row.get("seg_dim") or 0
+        headline_only = dim > 0 and len(row.get("seg_vectors") or b"") == 2 * dim  # float16
+        if headline_only and candidates.get(row["article_id"]) and row.get(HISTORY_FILE):
+            yield beam.pvalue.TaggedOutput(self.REEMBED, (row[HISTORY_FILE], row))
+        else:
+            yield row
+
+
+class _EmbedStoredText(EmbedSegments):
+    """(file, history rows of it) -> the rows with their other segments embedded from the
+    title and text stored in that file, the same segments and model as ``EmbedSegments``
+    (``rest``). A file that cannot be read leaves its rows as they were (counted): an
+    earlier article is never lost from the pool, nor rejected by this run."""
+
+    def __init__(self, config: TranslationConfig):
+        super().__init__(config, rest=True)
+        self.reembedded = Metrics.counter("dedup", "history_reembedded")
+        self.unreadable = Metrics.counter("dedup", "history_text_unreadable")
+
+    def process(self, element) -> Iterator[dict]:  # noqa: D102 - see the class
+        path, rows = element
+        rows = list(rows)
+        try:
+            texts = stored_texts(path, {r["article_id"] for r in rows})
+            per_row = [segments(*texts.get((r["article_id"], r.get("content_hash")),
+                                           (None, "")), self.config)[1:] for r in rows]
+            flat = [s for segs in per_row for s in segs]
+            vectors = self.embedder.embed(flat) if flat else None
+        except Exception:  # noqa: BLE001 - the rows keep their stored vectors
+            self.unreadable.inc(len(rows))
+            yield from rows
+            return
+        offset = 0
+        for row, segs in zip(rows, per_row, strict=True):
+            if segs:
+                part = vectors[offset:offset + len(segs)]
+                offset += len(segs)
+                row = {**row, "seg_vectors": row["seg_vectors"] + pack(part)}
+                self.reembedded.inc()
+            yield row
+        self.embedded.inc(len(flat))
+
+
+def stored_texts(path: str, ids: set[str]) -> dict[tuple[str, str | None], tuple[str, str]]:
+    """(article_id, content_hash) -> (title, text) of those articles in one committed file
+    (a compacted file may hold several revisions of one article)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        table = pq.ParquetFile(handle).read(
+            columns=["article_id", "content_hash", "title", "text"])
+    wanted = pa.array(sorted(ids), pa.string())
+    table = table.filter(pc.is_in(table["article_id"], value_set=wanted))
+    return {(r["article_id"], r["content_hash"]): (r["title"], r["text"] or "")
+            for r in table.to_pylist()}
+
+
+class EmbedHistoryCandidates(beam.PTransform):
+    """History rows -> the same rows, those the cascade names (``candidates``: article_id ->
+    True) that were stored with their headline only now holding all their segments' vectors.
+    Only those rows' texts are read, one file at a time."""
+
+    def __init__(self, candidates, config: TranslationConfig):
+        super().__init__()
+        self.candidates, self.config = candidates, config
+
+    def expand(self, history):
+        split = history | "FlagCandidates" >> beam.ParDo(
+            _FlagCandidates(), beam.pvalue.AsDict(self.candidates)).with_outputs(
+            _FlagCandidates.REEMBED, main="kept")
+        embedded = (split.reembed
+                    | "GroupByFile" >> beam.GroupByKey()
+                    | "EmbedStoredText" >> beam.ParDo(_EmbedStoredText(self.config)))
+        return (split.kept, embedded) | "AllHistory" >> beam.Flatten()
