@@ -27,6 +27,7 @@ import json
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -127,6 +128,26 @@ def report(title: str, rows: list[dict], group: dict, raw: set, seconds: float) 
     for pairs, index in ((gold, 0), (predicted, 1), (raw, 2)):
         for a, b in pairs:
             per[tuple(sorted((lang[a], lang[b])))][index].add((a, b))
+    domain = {url_of(r): r.get("domain") or "none" for r in rows}
+    half = {url_of(r): "odd" if zlib.crc32(r["doc_key"].encode()) % 2 else "even" for r in rows}
+    for name, part_of in (("domain", domain), ("half of the doc_keys (crc32)", half)):
+        print(f"  per {name} (a predicted pair counts where either end is; grouped P/R, raw F1):")
+        for part in sorted(set(part_of.values())):
+            g, pr, rw = ({x for x in pairs if part in (part_of[x[0]], part_of[x[1]])}
+                         for pairs in (gold, predicted, raw))
+            (p, r, _), f1 = prf(pr, g), prf(rw, g)[2]
+            print(f"    {part:12s} n={len(g):5d}  P {p:.3f} R {r:.3f}  raw F1 {f1:.3f}")
+    from transforms.dedup.config import TranslationConfig
+    from transforms.dedup.segments import segments
+
+    config = TranslationConfig()
+    n_segments = {url_of(r): len(segments(None, r["text"], config)) for r in rows}
+    missed = collections.defaultdict(collections.Counter)
+    for a, b in gold - predicted:
+        missed[domain[a]][min(n_segments[a], n_segments[b])] += 1
+    print("  missed pairs per domain, by the shorter document's segments embedded:")
+    for part, counts in sorted(missed.items()):
+        print(f"    {part:12s} {dict(sorted(counts.items()))}")
     print("  per language pair (grouped P/R, raw F1):")
     worst = []
     for key in sorted(per):
