@@ -145,7 +145,7 @@ def report(title: str, rows: list[dict], group: dict, raw: set, seconds: float) 
     missed = collections.defaultdict(collections.Counter)
     for a, b in gold - predicted:
         missed[domain[a]][min(n_segments[a], n_segments[b])] += 1
-    print("  missed pairs per domain, by the shorter document's segments embedded:")
+    print("  missed pairs per domain, by the shorter document's segments (up to 5):")
     for part, counts in sorted(missed.items()):
         print(f"    {part:12s} {dict(sorted(counts.items()))}")
     print("  per language pair (grouped P/R, raw F1):")
