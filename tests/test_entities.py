@@ -122,3 +122,13 @@ def test_german_nouns_and_roles_are_not_names(recognizer):
                                        "Angela Merkel tagte in Stuttgart.", "de"))
     assert {("Grobi", "PER"), ("Angela Merkel", "PER"), ("Stuttgart", "LOC")} <= found
     assert not any(t in ("Regierung", "Die Regierung") for t, _ in found)
+
+
+def test_one_name_one_entity_per_article(recognizer):
+    # a surname alone counts for the full name; a mention no rule typed (sentence start)
+    # still counts; the label most often given wins
+    text = ("Bundeskanzlerin Angela Merkel besuchte Stuttgart am Montag. Merkel sagte, Stuttgart "
+            "sei schön. Stuttgart feierte.")
+    found = recognizer.entities(text, "de")
+    assert {"text": "Angela Merkel", "label": "PER", "count": 2} in found
+    assert {"text": "Stuttgart", "label": "LOC", "count": 3} in found

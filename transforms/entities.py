@@ -549,15 +549,49 @@ class EntityRecognizer:
 
     def entities(self, text: str, lang: str | None, title: str | None = None
                  ) -> list[dict[str, Any]]:
-        """``[{text, label, count}]`` for an article, most frequent first."""
+        """``[{text, label, count}]`` for an article, most frequent first. One name, one
+        entity per article: its label is the one most often given to it (a type beats
+        ``NAME``), its other mentions are counted too (also where no rule fired, e.g. at a
+        sentence start), and a person's surname alone counts for the full name
+        ("Merkel" -> "Angela Merkel")."""
         body = f"{title}\n{text}" if title else (text or "")
-        counts: Counter[tuple[str, str]] = Counter()
+        mentions = []
         for start, end, label in self.spans(body, lang):
             name = " ".join(body[start:end].split()).strip(" .,'’\"")
             if len(name) >= 2:
-                counts[(name, label)] += 1
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ENTITIES]
-        return [{"text": t, "label": label, "count": n} for (t, label), n in ranked]
+                mentions.append((start, end, name, label))
+        return _count_mentions(body, mentions)
+
+
+def _count_mentions(body: str, mentions: list[tuple[int, int, str, str]]
+                    ) -> list[dict[str, Any]]:
+    """The counting rule of ``EntityRecognizer.entities``."""
+    votes: dict[str, Counter[str]] = {}
+    for _, _, name, label in mentions:
+        votes.setdefault(name, Counter())[label] += 2 if label != "NAME" else 1
+    labels = {name: c.most_common(1)[0][0] for name, c in votes.items()}
+    full: dict[str, str] = {}  # surname -> the one full name it belongs to
+    for name, label in labels.items():
+        parts = name.split()
+        if label == "PER" and len(parts) > 1 and len(parts[-1]) >= 3:
+            full[parts[-1]] = name if parts[-1] not in full else ""
+    full = {surname: name for surname, name in full.items()
+            if name and labels.get(surname, "NAME") in ("PER", "NAME")}
+    taken = [(s, e) for s, e, _, _ in mentions]
+    counts: Counter[str] = Counter()
+    for _, _, name, _ in mentions:
+        counts[full.get(name) or name] += 1
+    for name in sorted(set(labels) | set(full), key=len, reverse=True):
+        if len(name) < 3 or name.islower():
+            continue
+        pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)" if not _CJK.search(name)
+                             else re.escape(name))
+        for m in pattern.finditer(body):
+            if not any(s < m.end() and m.start() < e for s, e in taken):
+                taken.append((m.start(), m.end()))
+                counts[full.get(name) or name] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_ENTITIES]
+    return [{"text": name, "label": labels.get(name, "PER"), "count": n} for name, n in ranked]
 
 
 def model_spans(doc, lang: str | None) -> list[Span]:
