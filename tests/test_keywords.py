@@ -40,3 +40,11 @@ def test_chinese_keywords_without_spaces():
 def test_keywords_of_a_real_german_document():
     found = keywords(_wmt("de", "cnn.81799"), None, "de")
     assert found and all(k not in ("und", "der", "die", "das") for k in found)
+
+
+def test_traditional_chinese_keywords_in_the_texts_own_characters():
+    # uner_zh_pud:batch-0000-0004 style: a Traditional text, phrases given back as written
+    text = ("奧巴馬對在北卡羅來納大學運動場上的群眾說道。奧巴馬表示，選舉將決定國家的命運。"
+            "北卡羅來納大學的學生歡迎奧巴馬。")
+    found = keywords(text, None, "zh-hant")
+    assert "奧巴馬" in found and all(k in text for k in found)

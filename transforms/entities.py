@@ -84,6 +84,8 @@ CONNECTORS = frozenset("of for & de del della di da das do dos du des la le van 
                        "den ten zu bin al el".split())
 
 _ARTICLES = frozenset("der den das des die dem la le".split())
+_GERMAN_DETERMINERS = frozenset("der den das des die dem ein eine einer eines einem einen kein "
+                                "keine jede jeder jedes diese dieser dieses".split())
 _DETERMINERS = frozenset("the a an le la les l' un une des du".split())
 #: Languages that capitalise every noun: there a single capitalised word is not a name.
 NOUN_CAPITALISING = frozenset({"de", "lb"})
@@ -298,8 +300,8 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
     if previous in PERSON_TITLES:
         return "PER"
     if (tokens[0] in first_names() and not tokens[-1].isupper()
-            and (len(tokens) > 1 or lang not in NOUN_CAPITALISING)):  # die Chance, die Rose
-        return "PER"
+            and (len(tokens) > 1 or previous.casefold() not in _GERMAN_DETERMINERS)):
+        return "PER"  # not "eine Chance", "die Rose": German names take no article
     return "NAME"
 
 

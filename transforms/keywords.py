@@ -1,9 +1,14 @@
 """Key phrases of an article in any language: a small RAKE-style scorer, stopwords from
 ``stopwordsiso`` (MIT; YAKE, the usual choice, is AGPL-3.0).
 
-Rule, so a reader can predict the output: candidates are runs of up to three content words
-between stopwords and punctuation (in CJK text, which has no spaces: katakana words, and runs of
-2-4 ideographs between kana and punctuation, longer runs cut in 2-3 character windows). A word
+Chinese text goes through jieba's TF-IDF keyword extractor (``jieba.analyse``, MIT: its own
+word segmentation and IDF table; Traditional text through OpenCC's character table, the
+phrases given back in the text's own characters).
+
+Elsewhere the rule, so a reader can predict the output: candidates are runs of up to three
+content words between stopwords and punctuation (in Japanese and Korean text, which has no
+spaces: katakana words, and runs of 2-4 ideographs between kana and punctuation, longer runs cut
+in 2-3 character windows). A word
 scores its frequency, a phrase the sum of its words' scores, times 1.5 when it also occurs in
 the title. A phrase seen once in a text of over 150 words is dropped (chance), and so is one
 contained in a better-scoring phrase.
@@ -25,6 +30,35 @@ _KANJI_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]{2,}")
 _KATAKANA_WORD = re.compile(r"[\u30a0-\u30ff]{2,}")
 _IS_CJK = re.compile(rf"[{_CJK_CHAR}\u3040-\u309f]")
 _SPLIT = re.compile(r"[.,;:!?()\[\]{}\"“”«»„‚‹›—–/|…。、，；：！？「」『』（）《》\n]")
+
+
+_KANA = re.compile(r"[\u3040-\u30ff\uac00-\ud7af]")  # kana or hangul: not Chinese
+
+
+def _chinese_keywords(text: str, limit: int) -> list[str] | None:
+    """jieba's TF-IDF key words (None when jieba is not installed)."""
+    from transforms.entities import chinese_tagger
+
+    tagger = chinese_tagger()
+    if tagger is None:
+        return None
+    import jieba.analyse
+
+    _, converter = tagger
+    simplified = converter.convert(text)
+    if len(simplified) != len(text):
+        simplified = text
+    out: list[str] = []
+    for word in jieba.analyse.extract_tags(simplified, topK=limit * 3):
+        if len(word) < 2 or word.isdigit():
+            continue
+        at = simplified.find(word)
+        original = text[at:at + len(word)] if at >= 0 else word
+        if original.casefold() not in out:
+            out.append(original.casefold())
+        if len(out) == limit:
+            break
+    return out
 
 
 @lru_cache(maxsize=64)
@@ -76,6 +110,10 @@ def keywords(text: str, title: str | None = None, lang: str | None = None,
     title_folded = (title or "").casefold()
     body = f"{title or ''}\n{text}"
     if len(_IS_CJK.findall(body[:2000])) > 0.3 * max(1, len(body[:2000].replace(" ", ""))):
+        if (lang or "").startswith("zh") or not _KANA.search(body[:2000]):
+            found = _chinese_keywords(body, limit)
+            if found is not None:
+                return found
         counts = Counter(_cjk_candidates(body))
         scored = {c: n * len(c) * (1.5 if c in title_folded else 1.0) for c, n in counts.items()
                   if n >= 2 or len(body) < 300}
