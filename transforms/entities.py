@@ -289,8 +289,8 @@ def _sentence_start(text: str, start: int) -> bool:
 
 def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
            lang: str | None = None) -> str:
-    if name in places:
-        return places[name]
+    if name in places or _nominative(name, places):
+        return places.get(name) or places[_nominative(name, places)]
     if len(tokens) == 1 and tokens[0] in ORG_WORDS and lang in NOUN_CAPITALISING:
         return "ORG" if tokens[0] in SINGLE_WORD_ORGS else "WORD"
     if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS:
@@ -299,10 +299,31 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
         return "ORG"  # an acronym: NATO, EU, BBC
     if previous in PERSON_TITLES:
         return "PER"
-    if (tokens[0] in first_names() and not tokens[-1].isupper()
+    if ((tokens[0] in first_names() or _nominative(tokens[0], first_names()))
+            and not tokens[-1].isupper()
             and (len(tokens) > 1 or previous.casefold() not in _GERMAN_DETERMINERS)):
         return "PER"  # not "eine Chance", "die Rose": German names take no article
     return "NAME"
+
+
+_CYRILLIC_WORD = re.compile(r"[\u0400-\u04ff]+$")
+#: Russian case endings and the nominative endings they come from (Москве -> Москва, Лондоне
+#: -> Лондон, Владимира -> Владимир, Анны -> Анна).
+_RU_ENDINGS = (("ой", "а"), ("ей", "я"), ("ом", ""), ("ем", "ь"), ("ым", ""), ("ии", "ия"),
+               ("е", "а"), ("е", ""), ("у", "а"), ("у", ""), ("ы", "а"), ("и", "я"),
+               ("и", "ь"), ("а", ""), ("я", "ь"), ("ю", "я"), ("е", "я"))
+
+
+def _nominative(word: str, table) -> str | None:
+    """A Cyrillic word in another case, as the table's nominative entry (or None)."""
+    if " " in word or not _CYRILLIC_WORD.match(word) or len(word) < 4:
+        return None
+    for ending, nominative in _RU_ENDINGS:
+        if word.endswith(ending):
+            candidate = word[: -len(ending)] + nominative
+            if candidate in table:
+                return candidate
+    return None
 
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
