@@ -2,10 +2,12 @@ import gzip
 from pathlib import Path
 
 import pytest
+from trafilatura.utils import load_html
 
-from transforms.extract import ExtractError, decode_html, extract_page
+from transforms.extract import ExtractError, decode_html, extract_page, main_text
 
 SITE = Path(__file__).resolve().parents[1] / "pipelines" / "sample" / "site"
+PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
 
 
 def test_utf8_body_wins_over_a_wrong_latin1_header():
@@ -49,3 +51,38 @@ def test_page_without_article_text_is_an_extraction_error():
     with pytest.raises(ExtractError) as info:
         extract_page("<html><body><script>var a = 1;</script></body></html>", "http://x/")
     assert info.value.reason in ("empty_extraction", "unparseable_html")
+
+
+def _page(name: str) -> str:
+    return decode_html(gzip.open(PAGES / name).read())
+
+
+def test_a_declared_article_drops_the_related_headlines_balanced_extraction_keeps():
+    url = ("https://www.cbssports.com/nfl/news/browns-player-on-mason-rudolphs-role-in-fight-"
+           "with-myles-garrett-he-asked-for-it/")
+    html = _page("cbssports-browns-rudolph.html.gz")
+    related = "Gronk, Serena perform with Laker Girls"
+    assert related in main_text(load_html(html), url, None, article=False)  # what it fixes
+    page = extract_page(html, url)
+    assert page["page_signals"]["declared_article"]
+    assert related not in page["text"]
+    assert "The Steelers spent Monday trying to distance themselves" in page["text"]
+    assert "we get another shot to play them" in page["text"]  # the story's end is kept
+
+
+def test_a_declared_article_whose_precision_text_is_empty_falls_back_to_balanced():
+    url = "https://www.barrons.com/articles/home-depot-stock-earnings-report-51574168486"
+    html = _page("barrons-home-depot.html.gz")
+    assert main_text(load_html(html), url, None, article=True).strip()  # not ""
+    page = extract_page(html, url)
+    assert page["page_signals"]["declared_article"]
+    assert "Home Depot" in page["text"]
+
+
+def test_a_page_that_is_not_an_article_keeps_its_lists_and_tables():
+    # trafilatura's evaluation page: these snippets must be in the text (evaldata.json)
+    html = _page("vinosytapas-rioja.html.gz")
+    page = extract_page(html, "https://www.vinosytapas.de/wein/herkunft/spanien/d_o_ca_-rioja/")
+    assert not page["page_signals"]["declared_article"]
+    for snippet in ("Die Bestimmungen der D.O.Ca.", "Für die Qualitätsstufen der Weine"):
+        assert snippet in page["text"]  # (both lost with the precision focus)

@@ -6,6 +6,15 @@ would garble every accent), then the declared charsets are tried, then detection
 labelled ``text/html`` are refused here, before the parser sees them. Extraction keeps the main
 text only (no comments), prunes the containers themes use for share bars, related posts and
 comment forms, and lets the feed entry fill metadata the page lacks.
+
+A page that declares itself an article (``og:type`` article, JSON-LD ``*Article``) is extracted
+with trafilatura's precision focus, which drops the link-dense blocks (related headlines,
+newsletter modules, "top stories") that the balanced focus keeps inside news pages; when that
+leaves a short text that is less than half of what the balanced focus finds, the balanced
+extraction is the fallback (precision skips trafilatura's own rescue stages, so it can lose a
+short story, a recipe's lists or a table). Other pages (recipes, products, FAQs) keep the
+balanced focus, whose lists and tables are their content. Chosen on half of ``../shared/eval``
+(``bench/extraction.py`` prints both halves).
 """
 
 from __future__ import annotations
@@ -117,7 +126,10 @@ def _first(tree, xpath: str) -> str | None:
     return None
 
 
-def page_metadata(tree, url: str):
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def page_metadata(tree, url: str, published: str | None = None):
     """Title, author, description, site name and date, with trafilatura's own extractors.
 
     Trafilatura's full metadata pass also derives categories, tags and licence, which newsflow
@@ -139,9 +151,39 @@ def page_metadata(tree, url: str):
     # (no byline heuristics over the body: they cost as much as the rest of the metadata and
     # the feed entry usually names the author; meta tags and JSON-LD are kept)
     meta.sitename = (meta.sitename or tm.extract_sitename(tree) or "").lstrip("@") or None
-    meta.date = find_date(tree, url=url, extensive_search=False, original_date=True,
-                          max_date=None)
+    if published and ":" in published and _ISO_DAY.match(published):
+        # a declared ISO timestamp is what htmldate would read first: no second date search
+        # (the day is only a fallback for pages without one, ``enrich``)
+        meta.date = published[:10]
+    else:
+        meta.date = find_date(tree, url=url, extensive_search=False, original_date=True,
+                              max_date=None)
     return meta
+
+
+#: A precision extraction at least this long (characters) is kept without a balanced run ...
+PRECISION_MIN_CHARS = 1500
+#: ... a shorter one is kept unless it is under this share of the balanced extraction.
+PRECISION_MIN_SHARE = 0.5
+
+
+def main_text(tree, url: str, prune_xpath: list[str] | None, article: bool) -> str:
+    """The page's main text: precision focus for declared articles, balanced as the fallback
+    (module docstring); "" when nothing is found. ``bare_extraction`` copies the tree."""
+
+    def run(precision: bool) -> str:
+        doc = trafilatura.bare_extraction(
+            tree, url=url, with_metadata=False, include_comments=False, include_tables=True,
+            prune_xpath=prune_xpath, favor_precision=precision)
+        return (doc.text or "") if doc is not None else ""
+
+    if not article:
+        return run(False)
+    text = run(True)
+    if len(text) >= PRECISION_MIN_CHARS:
+        return text
+    balanced = run(False)
+    return balanced if len(text) < PRECISION_MIN_SHARE * len(balanced) else text
 
 
 def extract_page(html: str, url: str) -> dict[str, Any]:
@@ -156,22 +198,16 @@ def extract_page(html: str, url: str) -> dict[str, Any]:
     if not published:
         match = _JSONLD_PUBLISHED.search(html[:300_000])
         published = match.group(1) if match else None
-    meta = page_metadata(tree, url)
+    meta = page_metadata(tree, url, published)
     signals = page_signals(tree, html, url)
-    doc = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        with_metadata=False,
-        include_comments=False,
-        include_tables=True,
-        prune_xpath=[xpath for marker, xpath in PRUNE_XPATH if marker in html] or None,
-    )
-    if doc is None or not (doc.text or "").strip():
+    text = main_text(tree, url, [xpath for marker, xpath in PRUNE_XPATH if marker in html] or None,
+                     signals["declared_article"])
+    if not text.strip():
         raise ExtractError("empty_extraction", "no main text found in the page")
     authors = [a.strip() for a in re.split(r";|\band\b", meta.author or "") if a.strip()]
     return {
         "title": meta.title,
-        "text": doc.text,
+        "text": text,
         "summary": meta.description,
         "authors": authors,
         "sitename": meta.sitename,

@@ -77,8 +77,10 @@ def page_signals(tree, html: str, url: str) -> dict[str, Any]:
         pass
     collection = ("CollectionPage" in head or "SearchResultsPage" in head) and bool(
         _COLLECTION_TYPES.search(head)) and not _ARTICLE_TYPES.search(head)
+    article = og_type == "article" or (
+        ("Article" in head or "BlogPosting" in head) and bool(_ARTICLE_TYPES.search(head)))
     return {"declared_paywall": paywalled, "declared_collection": collection,
-            "og_type": og_type}
+            "declared_article": article, "og_type": og_type}
 
 
 def is_paywalled(record: dict[str, Any]) -> bool:
