@@ -172,9 +172,11 @@ def main_text(tree, url: str, prune_xpath: list[str] | None, article: bool) -> s
     (module docstring); "" when nothing is found. ``bare_extraction`` copies the tree."""
 
     def run(precision: bool) -> str:
+        # the precision run skips trafilatura's comparison with readability/justext (``fast``):
+        # it is a sixth of the extraction time and changed 1 of 1,171 evaluation pages
         doc = trafilatura.bare_extraction(
             tree, url=url, with_metadata=False, include_comments=False, include_tables=True,
-            prune_xpath=prune_xpath, favor_precision=precision)
+            prune_xpath=prune_xpath, favor_precision=precision, fast=precision)
         return (doc.text or "") if doc is not None else ""
 
     if not article:
