@@ -38,8 +38,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.transforms import window as beam_window
-from apache_beam.transforms.periodicsequence import PeriodicImpulse
-from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
+from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.batch import (
     UsageError,
@@ -51,6 +50,7 @@ from pipelines.batch import (
     reject_state_row,
     unique_requests,
 )
+from pipelines.direct_fix import tolerate_empty_side_input_bundles
 from pipelines.options import NewsflowOptions, with_default_runner
 from transforms.commit import publish_files, recover
 from transforms.dedup.history import HISTORY_COLUMNS
@@ -63,15 +63,31 @@ from transforms.ledger import (
 from transforms.lock import RootLock
 from transforms.polling import PollFeeds
 from transforms.sinks import WriteDataset, join, read_manifest, window_run_id
+from transforms.ticks import PollTicks
 
 LOG = logging.getLogger(__name__)
 
 #: Runners that fire event-time timers per bundle whatever the watermark (DESIGN.md §8).
 BUNDLE_TIMER_RUNNERS = ("FnApiRunner", "DirectRunner", "SwitchingDirectRunner")
 
+#: The local default: Beam's bundle-based runner, watermark-driven, fed paced poll ticks
+#: (``transforms/ticks.py``), so each window commits while the stream runs.
+LOCAL_STREAM_RUNNER = "BundleBasedDirectRunner"
+
+
 def in_process(runner: str) -> bool:
-    """Beam's in-process runners: bounded streams only, timers fired per bundle."""
+    """Beam's in-process runners: bounded streams only."""
     return any(runner.endswith(name) for name in BUNDLE_TIMER_RUNNERS)
+
+
+def paced(runner: str) -> bool:
+    """The bundle-based runner: paced ticks instead of ``PeriodicImpulse``, which it refuses."""
+    return runner.endswith(LOCAL_STREAM_RUNNER)
+
+
+def per_bundle_timers(runner: str) -> bool:
+    """Runners that fire event-time timers at the end of every bundle (DESIGN.md §8)."""
+    return in_process(runner) and not paced(runner)
 
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -247,7 +263,10 @@ def poll_schedule(stream: StreamOptions, now: float | None = None) -> tuple[floa
 
 
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions, StreamOptions]:
-    options = with_default_runner(PipelineOptions(argv))
+    options = PipelineOptions(argv)
+    if not options.view_as(StandardOptions).runner:
+        options.view_as(StandardOptions).runner = LOCAL_STREAM_RUNNER
+    options = with_default_runner(options)
     options.view_as(StandardOptions).streaming = True
     opts = options.view_as(NewsflowOptions)
     stream = options.view_as(StreamOptions)
@@ -288,14 +307,14 @@ def run(argv: list[str]) -> tuple[str, Any]:
     refused meanwhile) and first finishes or rolls back what a killed run left."""
     options, opts, stream = make_options(argv)
     start, stop, interval = poll_schedule(stream)
-    expire_idle = not in_process(str(options.view_as(StandardOptions).runner or ""))
+    runner = str(options.view_as(StandardOptions).runner or "")
+    expire_idle = not per_bundle_timers(runner)
     with RootLock(opts.output, opts.run_id, max_age=opts.lock_max_age):
         recover(opts.output)
+        if paced(runner):
+            tolerate_empty_side_input_bundles()
         pipeline = beam.Pipeline(options=options)
-        ticks = pipeline | "Polls" >> PeriodicImpulse(
-            start_timestamp=start,
-            stop_timestamp=stop if stop != float("inf") else MAX_TIMESTAMP,
-            fire_interval=interval, apply_windowing=False)
+        ticks = pipeline | "Polls" >> PollTicks(start, stop, interval, paced(runner))
         process_polls(ticks, opts, stream, opts.run_id, expire_idle=expire_idle)
         result = pipeline.run()
         result.wait_until_finish()

@@ -13,6 +13,7 @@ signals (numbers and names, ``transforms/dedup/segments.py``).
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -166,6 +167,14 @@ def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:
     (and optionally ``languages``), e.g. a wrapper around a sentence-transformers model
     directory already on disk. ``threads``: compute threads of the built-in embedders
     (default: this process's cores)."""
+    return _cached_embedder(spec, threads)
+
+
+@lru_cache(maxsize=8)
+def _cached_embedder(spec: str, threads: int | None) -> Embedder:
+    """One model per process and configuration, shared by every DoFn instance and thread
+    (ONNX Runtime sessions run concurrently), also where a runner sets a DoFn up per bundle
+    (Beam's bundle-based runner)."""
     factory = _factory(spec)
     return factory() if spec.startswith("py:") else factory(threads=threads)
 

@@ -15,6 +15,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -118,14 +119,21 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     return when
 
 
+@lru_cache(maxsize=1)
+def _langid_model():
+    """One py3langid model per process (read-only once loaded): a runner that sets a DoFn up
+    per bundle (Beam's bundle-based runner) must not read the model file every bundle."""
+    from py3langid.langid import MODEL_FILE
+    from py3langid.langid import LanguageIdentifier as _Identifier
+
+    return _Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
 class LanguageIdentifier:
-    """py3langid with normalised probabilities, loaded once per worker (``DoFn.setup``)."""
+    """py3langid with normalised probabilities, loaded once per process (``DoFn.setup``)."""
 
     def __init__(self):
-        from py3langid.langid import MODEL_FILE
-        from py3langid.langid import LanguageIdentifier as _Identifier
-
-        self._identifier = _Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self._identifier = _langid_model()
 
     def identify(self, text: str) -> tuple[str | None, float]:
         sample = (text or "")[:3000]

@@ -17,7 +17,9 @@ yet emitted, so nothing listed during a failure is lost.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
 import apache_beam as beam
@@ -178,16 +180,24 @@ def handled_urls(root: str) -> set[str]:
     return {key for key, (_, outcome) in latest.items() if outcome != "transient"}
 
 
+@lru_cache(maxsize=4)
+def _handled_at_start(root: str, token: str) -> frozenset[str]:
+    """``handled_urls`` read once per stream (``token``) and process, also where a runner sets
+    a DoFn up per bundle: what the stream commits itself is in its ``emitted`` state."""
+    return frozenset(handled_urls(root))
+
+
 class FirstPerUrl(beam.DoFn):
     """``(url_key, request)`` -> the request, the first time any feed lists that URL.
 
     Keyed by normalised URL, so two feeds listing one page emit it once, and a URL that a batch
-    run or an earlier stream already handled (the output's ``_state``, read once per worker)
+    run or an earlier stream already handled (the output's ``_state``, read once per process)
     is not fetched again after a restart. The key's state (one timestamp) is cleared by a timer
     ``ttl`` after it was emitted (left out on the in-process runner, see ``PollFeeds``)."""
 
     def __init__(self, root: str, ttl: float = DEFAULT_ENTRY_TTL, expire: bool = True):
         self.root, self.ttl, self.expire = root, ttl, expire
+        self.token = uuid.uuid4().hex  # one reading of ``_state`` per stream and process
         self.repeated = Metrics.counter("poll", "repeated_urls")
         self.skipped = Metrics.counter("poll", "skipped_seen")
 
@@ -201,7 +211,7 @@ class FirstPerUrl(beam.DoFn):
             self.repeated.inc()
             return
         if self.handled is None:
-            self.handled = handled_urls(self.root)
+            self.handled = _handled_at_start(self.root, self.token)
         emitted.write(float(timestamp))
         if self.expire:
             expiry.set(Timestamp.of(timestamp) + Duration.of(self.ttl))

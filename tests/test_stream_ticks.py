@@ -1,0 +1,68 @@
+"""Paced poll ticks on the bundle-based runner (``transforms/ticks.py``): windows close, and a
+windowed ``GroupByKey`` fires, while the stream is still polling (real wall-clock waits)."""
+
+from __future__ import annotations
+
+import time
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.transforms import window
+
+from pipelines.direct_fix import tolerate_empty_side_input_bundles
+from transforms.ticks import PollTicks, poll_times, wait_for_poll_time
+
+FIRED: list[tuple[float, float]] = []  # (window start, wall time it fired)
+POLLED: list[float] = []  # wall time of each tick
+
+
+def test_poll_times_are_whole_milliseconds_and_stop_is_exclusive():
+    assert poll_times(10.0004, 13.0, 1.0) == [10.0, 11.0, 12.0]
+    assert poll_times(5.0, 5.0, 1.0) == []
+
+
+def test_a_late_tick_does_not_wait():
+    slept = []
+    assert wait_for_poll_time(100.0, clock=lambda: 101.0, sleep=slept.append) == 100.0
+    assert wait_for_poll_time(100.0, clock=lambda: 99.5, sleep=slept.append) == 100.0
+    assert slept == [0.5]
+
+
+def _polled(tick: float) -> float:
+    POLLED.append(time.time())
+    return tick
+
+
+def _fired(kv, win=beam.DoFn.WindowParam):
+    FIRED.append((float(win.start), time.time()))
+    return kv
+
+
+def _count_side(kv, counts):
+    return kv[0], counts
+
+
+def test_windows_fire_while_ticks_are_still_coming():
+    FIRED.clear()
+    POLLED.clear()
+    tolerate_empty_side_input_bundles()
+    start = round(time.time() + 0.5)  # on a whole second: windows of 1 s hold 2 ticks each
+    options = PipelineOptions(["--streaming"])
+    with beam.Pipeline(runner="BundleBasedDirectRunner", options=options) as p:
+        grouped = (
+            p
+            | PollTicks(start, start + 3.0, 0.5, paced=True)
+            | beam.Map(_polled)
+            | beam.WindowInto(window.FixedWindows(1))
+            | beam.Map(lambda t: ("k", t))
+            | beam.GroupByKey()
+        )
+        sizes = grouped | beam.Map(lambda kv: (kv[0], len(kv[1])))
+        # a windowed side input downstream, as in the stream (``CommitWindow``)
+        (grouped | "Fired" >> beam.Map(_fired)
+         | beam.Map(_count_side, beam.pvalue.AsDict(sizes)))
+    assert len(POLLED) == 6
+    assert [start_ for start_, _ in sorted(FIRED)] == [start, start + 1.0, start + 2.0]
+    first_fired = min(when for _, when in FIRED)
+    assert first_fired < POLLED[-1]  # the first window closed before the last poll
+    assert POLLED[-1] - POLLED[0] >= 2.4  # the ticks waited for their time
