@@ -158,10 +158,12 @@ Poll the feeds continuously (the list is read again at every poll) and commit ne
 once per window: each window's files and its manifest ROOT/_runs/<stream id>-w<start>.json
 become visible together. Without --max-polls/--duration the stream runs until stopped.
 
-Runners: the default in-process runner runs a bounded stream (--max-polls or --duration) and
-commits its windows when the last poll is done; --runner PrismRunner (local, downloads its
-binary at first use), DataflowRunner or FlinkRunner run it unbounded, a window committed
-about one window after it closes. Every `newsflow run` option applies (fetching, dedup).
+Runners: the default in-process runner (Beam's bundle-based runner) runs a bounded stream
+(--max-polls or --duration) and commits each window while the stream runs, once the poll
+after it is in (--runner FnApiRunner commits them all after the last poll); --runner
+PrismRunner (local, downloads its binary at first use), DataflowRunner or FlinkRunner run it
+unbounded, a window committed about one window after it closes. Every `newsflow run` option
+applies (fetching, dedup).
 """
 
 

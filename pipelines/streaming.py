@@ -16,14 +16,15 @@ never the whole history.
 Run it:
 
     newsflow stream --feeds feeds.opml --output ./news --poll-interval 60s --window 5m \\
-        --max-polls 20                       # bounded, in-process runner (the default)
+        --max-polls 20                       # bounded, in-process (bundle-based) runner
     newsflow stream ... --runner PrismRunner                 # unbounded, local (downloads Prism)
     newsflow stream ... --runner DataflowRunner --project P --region R \\
         --temp_location gs://B/tmp --setup_file ./setup.py   # unbounded, on Dataflow
 
-On the in-process runner a bounded stream polls at the real interval, but windows are only
-processed and committed when the last poll is done (DESIGN.md §8): see the README's
-"Streaming" section for what each runner does.
+Locally (the default, Beam's bundle-based runner) a bounded stream's poll ticks come from
+``transforms/ticks.py`` (a known schedule paced to the wall clock) and each window commits
+while the stream runs; on the ``FnApiRunner`` windows are only processed and committed when
+the last poll is done (DESIGN.md §8): see the README's "Streaming" section.
 """
 
 from __future__ import annotations
@@ -283,9 +284,9 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions, Str
         parse_duration(stream.duration)
     runner = str(options.view_as(StandardOptions).runner or "")
     if in_process(runner) and stream.max_polls is None and not stream.duration:
-        raise UsageError(f"the in-process runner ({runner}) commits a stream's windows only "
-                         "when its last poll is done: give --max-polls N or --duration D, or "
-                         "use --runner PrismRunner / DataflowRunner / FlinkRunner")
+        raise UsageError(f"the in-process runner ({runner}) runs bounded streams only: "
+                         "give --max-polls N or --duration D, or use --runner PrismRunner / "
+                         "DataflowRunner / FlinkRunner")
     if "://" not in opts.output:
         import os
 
