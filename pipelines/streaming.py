@@ -189,7 +189,8 @@ def process_polls(ticks, opts: NewsflowOptions, stream: StreamOptions, run_id: s
     window = beam_window.FixedWindows(parse_duration(stream.window))
     policy = opts.fetch_policy()
     polled = ticks | "PollFeeds" >> PollFeeds(opts.feeds, policy, opts.output,
-                                              parse_duration(stream.entry_ttl), expire_idle)
+                                              parse_duration(stream.entry_ttl), expire_idle,
+                                              opts.feed_min_interval, opts.feed_max_interval)
     requests = polled["requests"] | "EntryWindows" >> beam.WindowInto(window)
     feed_rejects = polled["rejects"] | "FeedRejectWindows" >> beam.WindowInto(window)
     unique, invalid = unique_requests([requests])

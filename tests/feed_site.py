@@ -50,6 +50,7 @@ class GrowingSite:
         # not started: used for its ``resolve`` only (the sample's pages, or ``pages``)
         self.pages = SampleServer(pages) if pages else SampleServer()
         self.on_poll = None  # called with (feed, poll) before a feed request is answered
+        self.feed_headers: dict[str, dict[str, str]] = {}  # feed -> extra response headers
         site = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,10 +104,11 @@ class GrowingSite:
                 self.published.setdefault(entry[1], now)
             body = rss(self.base, name, listed)
             etag = '"' + hashlib.blake2b(body, digest_size=8).hexdigest() + '"'
+            extra = self.feed_headers.get(name, {})
             if headers.get("If-None-Match") == etag:
-                return 304, b"", {"ETag": etag}
+                return 304, b"", {"ETag": etag, **extra}
             return 200, body, {"Content-Type": "application/rss+xml; charset=utf-8",
-                               "ETag": etag}
+                               "ETag": etag, **extra}
         body, extra = self.pages.resolve(path, headers.get("Accept-Encoding", ""))
         if body is None:
             return 404, b"<html><body>404</body></html>", {"Content-Type": "text/html"}

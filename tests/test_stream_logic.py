@@ -19,7 +19,13 @@ from pipelines.query import connect
 from tests.feed_site import GrowingSite
 from transforms.enrich import article_id
 from transforms.fetch import HttpClient
-from transforms.polling import PollFeeds, select_new_entries
+from transforms.polling import (
+    PollFeeds,
+    after_failure,
+    after_success,
+    select_new_entries,
+    skip_reason,
+)
 
 FETCH_ARGS = ["--allow-host", "127.0.0.1", "--host-delay", "0.02", "--max-retries", "0",
               "--fetch-timeout", "10"]
@@ -106,6 +112,40 @@ def test_a_feed_not_polled_for_ttl_is_forgotten_by_its_timer(tmp_path):
         p.run().wait_until_finish()
     assert [status for _, path, status in site.log if path.startswith("/live/")] == [
         200, 304, 304]
+
+
+def test_schedule_not_due_and_backoff():
+    assert skip_reason(None, 0.0) is None
+    polled = after_success(None, 100.0, [120.0], floor=60.0, ceiling=3600.0)
+    assert polled == {"failures": 0, "due": 220.0, "interval": 120.0}
+    assert skip_reason(polled, 219.0) == "feed_not_due" and skip_reason(polled, 220.0) is None
+    # a 304 without cache headers keeps the declared interval; nothing declared: every tick
+    assert after_success(polled, 220.0, [], 60.0, 3600.0)["due"] == 340.0
+    assert after_success(None, 5.0, [], 60.0, 3600.0) == {"failures": 0, "due": None,
+                                                          "interval": None}
+    once = after_failure(polled, 400.0)
+    assert once["failures"] == 1 and skip_reason(once, 400.5) is None  # one failure: no wait
+    twice = after_failure(once, 401.0)
+    assert skip_reason(twice, 401.0 + 1799) == "feed_backoff"
+    assert skip_reason(twice, 401.0 + 1800) is None
+    assert after_failure(twice, 2300.0)["due"] == 2300.0 + 3600  # doubles
+
+
+def test_polls_follow_each_feeds_schedule(tmp_path):
+    # "cached" says max-age=100: the tick at +50 skips it; "failing" fails its first two
+    # requests, so it backs off 30 min: skipped at +100, asked again at +2000
+    feeds = {"cached": [(1, "/cached.html", "Cached", _utc(2023, 1, 1))],
+             "failing": [(1, "/late.html", "Late", _utc(2023, 1, 1))]}
+    with GrowingSite(feeds, fail={("failing", 1), ("failing", 2)}) as site:
+        site.feed_headers["cached"] = {"Cache-Control": "max-age=100"}
+        p, polled = _polled(site, tmp_path, ticks([T0, T0 + 50, T0 + 100, T0 + 2000]),
+                            ttl=7 * 86400.0)
+        assert_that(_emitted(polled["requests"], site.base), equal_to([
+            ("/cached.html", 0.0), ("/late.html", 2000.0)]), label="entries")
+        assert_that(polled["rejects"] | beam.Map(lambda r: r["reason"]),
+                    equal_to(["http_error", "http_error"]), label="rejects")
+        p.run().wait_until_finish()
+    assert site.polls == {"cached": 3, "failing": 3}  # cached: 0, 100, 2000; failing: 0, 50, 2000
 
 
 # ---------------------------------------------------------------------------------------------

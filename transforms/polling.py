@@ -9,13 +9,21 @@ timer ``entry_ttl`` after its last poll (a feed removed from the list). ``entry_
 longer than an entry can stay off a feed and come back (default 7 days): such an entry would
 enter the stream again.
 
-A failed poll (network error, HTTP 5xx, malformed feed) is a reject row and changes no state:
-the next poll asks again (with the last successful poll's validators) and emits every entry not
-yet emitted, so nothing listed during a failure is lost.
+A failed poll (network error, HTTP 5xx, malformed feed) is a reject row and changes no entry
+state: the next poll asks again (with the last successful poll's validators) and emits every
+entry not yet emitted, so nothing listed during a failure is lost.
+
+Each feed also keeps its schedule (``transforms/schedule.py``, as between batch runs): after a
+good poll the feed's own ``ttl`` / ``sy:updatePeriod`` and its server's ``Cache-Control`` /
+``Expires`` give the earliest next poll (between ``--feed-min-interval`` and
+``--feed-max-interval``; a feed that says nothing is polled at every tick); after two failed
+polls in a row it waits ``backoff(failures)`` (30 min, doubling, at most a day). A tick before
+that skips the feed (counters ``poll/feed_not_due``, ``poll/feed_backoff``), not an error.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -34,6 +42,14 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from transforms.feeds import FeedError, InputListError, load_feed_list, read_feed
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPolicy, HttpClient
 from transforms.rejects import REJECTS, reject
+from transforms.schedule import (
+    MAX_INTERVAL,
+    MIN_INTERVAL,
+    backoff,
+    feed_hints,
+    http_hints,
+    poll_interval,
+)
 from transforms.sinks import matching_files
 from transforms.state import conditional_headers, state_pattern, url_key, validators
 
@@ -63,6 +79,33 @@ def select_new_entries(entries: Iterable[dict], seen: dict[str, float], now: flo
     return fresh, updated
 
 
+def skip_reason(schedule: dict | None, now: float) -> str | None:
+    """``feed_backoff`` / ``feed_not_due`` when the feed's schedule says not yet, else None."""
+    due = (schedule or {}).get("due")
+    if due is None or now >= due:
+        return None
+    return "feed_backoff" if schedule.get("failures", 0) >= 2 else "feed_not_due"
+
+
+def after_failure(schedule: dict | None, now: float) -> dict:
+    """The schedule after a failed poll: backoff from the second failure in a row on."""
+    failures = (schedule or {}).get("failures", 0) + 1
+    wait = backoff(failures)
+    return {"failures": failures, "due": now + wait if wait else None,
+            "interval": (schedule or {}).get("interval")}
+
+
+def after_success(schedule: dict | None, now: float, hints: list[float],
+                  floor: float = MIN_INTERVAL, ceiling: float = MAX_INTERVAL) -> dict:
+    """The schedule after a good poll (200 or 304): the longest hint, kept between ``floor``
+    and ``ceiling``; a 304 without cache headers keeps the interval the feed declared."""
+    if not hints and (schedule or {}).get("interval") is not None:
+        hints = [schedule["interval"]]
+    interval = poll_interval(hints, floor, ceiling)
+    return {"failures": 0, "due": None if interval is None else now + interval,
+            "interval": interval}
+
+
 def feed_targets(tick: Any, feeds_path: str) -> Iterator[tuple[str, float]]:
     """A poll tick -> ``(feed_url, tick)`` per feed of the list, read again at every poll (edits
     take effect at the next poll; an unreadable list skips one poll and keeps all state)."""
@@ -78,9 +121,11 @@ def feed_targets(tick: Any, feeds_path: str) -> Iterator[tuple[str, float]]:
 
 _VALIDATORS = ReadModifyWriteStateSpec("validators", PickleCoder())
 _SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())  # entry key -> last time listed
+_SCHEDULE = ReadModifyWriteStateSpec("schedule", PickleCoder())  # due, failures, interval
 _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 _VALIDATORS_STATE = beam.DoFn.StateParam(_VALIDATORS)
 _SEEN_STATE = beam.DoFn.StateParam(_SEEN)
+_SCHEDULE_STATE = beam.DoFn.StateParam(_SCHEDULE)
 _EXPIRY_TIMER = beam.DoFn.TimerParam(_EXPIRY)
 
 
@@ -91,8 +136,10 @@ class PollFeed(beam.DoFn):
     REJECTS = REJECTS
 
     def __init__(self, policy: FetchPolicy, entry_ttl: float = DEFAULT_ENTRY_TTL,
-                 expire_idle: bool = True):
+                 expire_idle: bool = True, floor: float = MIN_INTERVAL,
+                 ceiling: float = MAX_INTERVAL):
         self.policy, self.entry_ttl, self.expire_idle = policy, entry_ttl, expire_idle
+        self.floor, self.ceiling = floor, ceiling
         self.polls = Metrics.counter("poll", "polls")
         self.not_modified = Metrics.counter("poll", "not_modified")
         self.new_entries = Metrics.counter("poll", "new_entries")
@@ -108,34 +155,51 @@ class PollFeed(beam.DoFn):
     def process(self, element: tuple[str, float],
                 timestamp=beam.DoFn.TimestampParam,
                 stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE,
-                expiry=_EXPIRY_TIMER) -> Iterator:
+                stored_schedule=_SCHEDULE_STATE, expiry=_EXPIRY_TIMER) -> Iterator:
         feed_url, tick = element
-        self.polls.inc()
-        if self.expire_idle:
+        if self.expire_idle:  # still listed, even when not due: not idle
             expiry.set(Timestamp.of(timestamp) + Duration.of(self.entry_ttl))
+        schedule = stored_schedule.read()
+        skipped = skip_reason(schedule, float(tick))
+        if skipped:
+            Metrics.counter("poll", skipped).inc()
+            return
+        self.polls.inc()
         source = {"url": feed_url, "source_kind": "feed_list", "feed_url": feed_url}
         previous = stored_validators.read()
         try:
             result = self.client.fetch(feed_url, accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
                                        headers=conditional_headers(previous))
         except Exception as exc:  # noqa: BLE001 - a client bug must not end the stream
+            stored_schedule.write(after_failure(schedule, float(tick)))
             yield reject(source, "feed", "fetch_error", repr(exc))
             return
         if not result.ok:
+            stored_schedule.write(after_failure(schedule, float(tick)))
             yield reject(source, "feed", result.reason or "fetch_error", result.detail)
             return
+        polled_at = dt.datetime.fromtimestamp(float(tick), dt.timezone.utc)
+        cache_hints = http_hints(result.headers, polled_at)
         if result.not_modified:
             self.not_modified.inc()
+            stored_schedule.write(after_success(schedule, float(tick), cache_hints,
+                                                self.floor, self.ceiling))
             return
         try:
             parsed = read_feed(result.body or b"", result.final_url or feed_url,
                                result.content_type, result.charset)
         except FeedError as exc:
+            stored_schedule.write(after_failure(schedule, float(tick)))
             yield reject(source, "feed", exc.reason, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug must not end the stream
+            stored_schedule.write(after_failure(schedule, float(tick)))
             yield reject(source, "feed", "parse_error", repr(exc))
             return
+        stored_schedule.write(after_success(
+            None, float(tick),
+            feed_hints(parsed.ttl, parsed.update_period, parsed.update_frequency) + cache_hints,
+            self.floor, self.ceiling))
         # entries without a usable link travel on as requests marked ``unusable`` and become
         # reject rows of their window (``RefuseUnusableEntries``), once, like any entry
         entries = parsed.requests + [
@@ -153,11 +217,13 @@ class PollFeed(beam.DoFn):
             yield request
 
     @on_timer(_EXPIRY)
-    def expire(self, stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE):
-        """Not polled for ``entry_ttl``: the feed left the list; forget it."""
+    def expire(self, stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE,
+               stored_schedule=_SCHEDULE_STATE):
+        """Not listed for ``entry_ttl``: the feed left the list; forget it."""
         self.expired.inc()
         stored_validators.clear()
         stored_seen.clear()
+        stored_schedule.clear()
 
 
 _EMITTED = ReadModifyWriteStateSpec("emitted", PickleCoder())  # when the URL was emitted
@@ -235,10 +301,12 @@ class PollFeeds(beam.PTransform):
     """
 
     def __init__(self, feeds_path: str, policy: FetchPolicy, root: str,
-                 entry_ttl: float = DEFAULT_ENTRY_TTL, expire_idle: bool = True):
+                 entry_ttl: float = DEFAULT_ENTRY_TTL, expire_idle: bool = True,
+                 floor: float = MIN_INTERVAL, ceiling: float = MAX_INTERVAL):
         super().__init__()
         self.feeds_path, self.policy, self.root = feeds_path, policy, root
         self.entry_ttl, self.expire_idle = entry_ttl, expire_idle
+        self.floor, self.ceiling = floor, ceiling
 
     def expand(self, ticks):
         path = self.feeds_path
@@ -246,7 +314,8 @@ class PollFeeds(beam.PTransform):
             ticks
             | "ReadFeedList" >> beam.FlatMap(feed_targets, path)
             | "PollFeed" >> beam.ParDo(
-                PollFeed(self.policy, self.entry_ttl, self.expire_idle)).with_outputs(
+                PollFeed(self.policy, self.entry_ttl, self.expire_idle, self.floor,
+                         self.ceiling)).with_outputs(
                 PollFeed.REJECTS, main="requests")
         )
         requests = (
