@@ -68,7 +68,7 @@ from transforms.ticks import PollTicks
 
 LOG = logging.getLogger(__name__)
 
-#: Runners that fire event-time timers per bundle whatever the watermark (DESIGN.md §8).
+#: Beam's in-process runners (``...DirectRunner`` also matches the bundle-based one).
 BUNDLE_TIMER_RUNNERS = ("FnApiRunner", "DirectRunner", "SwitchingDirectRunner")
 
 #: The local default: Beam's bundle-based runner, watermark-driven, fed paced poll ticks
