@@ -170,11 +170,12 @@ def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:
     return _cached_embedder(spec, threads)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=1)
 def _cached_embedder(spec: str, threads: int | None) -> Embedder:
-    """One model per process and configuration, shared by every DoFn instance and thread
-    (ONNX Runtime sessions run concurrently), also where a runner sets a DoFn up per bundle
-    (Beam's bundle-based runner)."""
+    """One model per process, shared by every DoFn instance and thread (ONNX Runtime
+    sessions run concurrently), also where a runner sets a DoFn up per bundle (Beam's
+    bundle-based runner). Only the last configuration is kept (a process running pipelines
+    with several embedders does not hold them all)."""
     factory = _factory(spec)
     return factory() if spec.startswith("py:") else factory(threads=threads)
 

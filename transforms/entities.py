@@ -685,7 +685,7 @@ def _ENE_LABELS() -> dict[str, str]:  # noqa: N802
     return out
 
 
-@lru_cache(maxsize=8)  # once per process, also where a runner sets a DoFn up per bundle
+@lru_cache(maxsize=4)  # once per process, also where a runner sets a DoFn up per bundle
 def _load_model(package: str):
     try:
         import spacy
