@@ -23,7 +23,7 @@ import numpy as np
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import knn_mean, top_k, unit
+from transforms.dedup.similarity import Neighbours, knn_mean, top_k, unit
 
 
 def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
@@ -33,6 +33,7 @@ def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
     for doc in docs:
         by_lang[doc.language].append(doc)
     with_vectors = {lang: [d for d in group if len(d.vectors)] for lang, group in by_lang.items()}
+    sides: dict[str, _Side] = {}  # a language's vectors and indexes, searched from every other
     for la, lb in itertools.combinations(sorted(by_lang), 2):
         left, right = by_lang[la], by_lang[lb]
         if not any(d.home for d in left + right):
@@ -40,7 +41,10 @@ def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
         model_knows = known is None or (la in known and lb in known)
         if model_knows:
             if with_vectors[la] and with_vectors[lb]:
-                yield from _aligned_pairs(with_vectors[la], with_vectors[lb], config)
+                for lang in (la, lb):
+                    if lang not in sides:
+                        sides[lang] = _Side(with_vectors[lang])
+                yield from _aligned_pairs(sides[la], sides[lb], config)
         else:
             yield from _anchor_pairs(left, right, config)
 
@@ -58,27 +62,53 @@ def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str):
             yield Edge(left[i].member, right[j].member, kind, round(float(score), 4))
 
 
-def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: TranslationConfig):
+class _Side:
+    """One language's documents of a pool as stacked vectors, and their nearest-neighbour
+    indexes (``similarity.Neighbours``), built once however many other languages search them."""
+
+    def __init__(self, docs: list[PoolDoc]):
+        self.docs = docs
+        self.segments = np.vstack([d.vectors for d in docs]).astype(np.float32)
+        self.offsets = np.cumsum([0] + [len(d.vectors) for d in docs])
+        self.means = np.vstack([unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
+        self.new = np.array([i for i, d in enumerate(docs) if not d.member.existing], np.int64)
+        self._segment_index: Neighbours | None = None
+        self._mean_index: Neighbours | None = None
+
+    def rows(self, doc: int) -> np.ndarray:
+        return np.arange(self.offsets[doc], self.offsets[doc + 1])
+
+    @property
+    def segment_index(self) -> Neighbours:
+        if self._segment_index is None:
+            self._segment_index = Neighbours(self.segments)
+        return self._segment_index
+
+    @property
+    def mean_index(self) -> Neighbours:
+        if self._mean_index is None:
+            self._mean_index = Neighbours(self.means)
+        return self._mean_index
+
+
+def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     """Candidates are the nearest documents (mean segment vector) of every *new* document, both
     ways; margins are computed for the segments of candidate pairs only. A pool holding a
     day's earlier articles (``existing``) and one run's new ones therefore costs
     O(new x pool), not O(pool^2): pairs of two earlier articles were decided before."""
-    seg_left = np.vstack([d.vectors for d in left]).astype(np.float32)
-    seg_right = np.vstack([d.vectors for d in right]).astype(np.float32)
-    offsets_left = np.cumsum([0] + [len(d.vectors) for d in left])
-    offsets_right = np.cumsum([0] + [len(d.vectors) for d in right])
-    segment_rows = [np.arange(offsets_right[j], offsets_right[j + 1]) for j in range(len(right))]
-    mean_left = np.vstack([unit(d.vectors.mean(axis=0)) for d in left]).astype(np.float32)
-    mean_right = np.vstack([unit(d.vectors.mean(axis=0)) for d in right]).astype(np.float32)
-    new_left = np.array([i for i, d in enumerate(left) if not d.member.existing], np.int64)
-    new_right = np.array([j for j, d in enumerate(right) if not d.member.existing], np.int64)
+    left, right = sl.docs, sr.docs
+    seg_left, seg_right = sl.segments, sr.segments
+    offsets_left = sl.offsets
+    segment_rows = [sr.rows(j) for j in range(len(right))]
+    mean_left, mean_right = sl.means, sr.means
+    new_left, new_right = sl.new, sr.new
     partners: dict[int, set[int]] = defaultdict(set)
     if len(new_left):
-        nearest = top_k(mean_left[new_left], mean_right, config.candidates)[0]
+        nearest = top_k(mean_left[new_left], sr.mean_index, config.candidates)[0]
         for i, row in zip(new_left.tolist(), nearest.tolist(), strict=True):
             partners[i].update(row)
     if len(new_right):
-        nearest = top_k(mean_right[new_right], mean_left, config.candidates)[0]
+        nearest = top_k(mean_right[new_right], sl.mean_index, config.candidates)[0]
         for j, row in zip(new_right.tolist(), nearest.tolist(), strict=True):
             for i in row:
                 partners[i].add(j)
@@ -89,8 +119,8 @@ def _aligned_pairs(left: list[PoolDoc], right: list[PoolDoc], config: Translatio
     rows_left = np.concatenate([np.arange(offsets_left[i], offsets_left[i + 1])
                                 for i in sorted(partners)])
     rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
-    knn_left[rows_left] = knn_mean(seg_left[rows_left], seg_right, config.neighbours)
-    knn_right[rows_right] = knn_mean(seg_right[rows_right], seg_left, config.neighbours)
+    knn_left[rows_left] = knn_mean(seg_left[rows_left], sr.segment_index, config.neighbours)
+    knn_right[rows_right] = knn_mean(seg_right[rows_right], sl.segment_index, config.neighbours)
     scores: dict[tuple[int, int], float] = {}
     for i, js in partners.items():
         a = left[i]

@@ -1,13 +1,25 @@
-"""Nearest-neighbour maths on unit vectors, block by block: a pool of any size is compared in
-bounded memory, one block of query rows against all items at a time."""
+"""Nearest-neighbour maths on unit vectors: the one place pools find a document's or a
+segment's k nearest.
+
+Under ``EXACT_BELOW`` items the search is exact, block by block (one block of query rows
+against all items at a time, so a pool of any size runs in bounded memory): small runs give
+exactly the all-pairs result. From ``EXACT_BELOW`` items on, an HNSW graph (``hnsw.py``)
+answers instead: all pairs grow with the square of a day's articles, the graph with
+n log n. ``Neighbours`` is built once per item set and queried many times (a language's
+segments are searched from every other language of the pool)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from transforms.dedup import hnsw
+
 #: cells of a similarity block held at once (64 MB of float32): pools of any size run in
 #: bounded memory, one block of rows against all columns at a time
 BLOCK_CELLS = 1 << 24
+#: item sets this large get an HNSW graph; smaller ones are searched exactly. At 20k items
+#: of 384 dimensions both cost about the same (bench/dedup_scale.py, README Scale)
+EXACT_BELOW = 20_000
 
 
 def blocks(rows: int, cols: int):
@@ -16,29 +28,64 @@ def blocks(rows: int, cols: int):
         yield start, min(rows, start + step)
 
 
-def top_k(queries: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k most similar ``items`` of every query row: (indices, cosines), computed block by
-    block of queries so no full similarity matrix is ever held."""
-    k = min(k, len(items))
-    index = np.zeros((len(queries), k), np.int64)
-    value = np.zeros((len(queries), k), np.float32)
-    for start, stop in blocks(len(queries), len(items)):
-        sims = queries[start:stop] @ items.T
-        top = np.argpartition(sims, -k, axis=1)[:, -k:]
-        index[start:stop] = top
-        value[start:stop] = np.take_along_axis(sims, top, axis=1)
-    return index, value
+class Neighbours:
+    """Unit vectors to search the nearest of, exactly below ``exact_below`` items, through an
+    HNSW graph from there on (built here, once)."""
+
+    def __init__(self, items: np.ndarray, exact_below: int | None = None):
+        self.items = items
+        limit = EXACT_BELOW if exact_below is None else exact_below
+        self.graph = hnsw.build(self.items) if len(self.items) >= max(limit, 1) else None
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k most similar items of every query row: (indices, cosines), in no order."""
+        k = min(k, len(self.items))
+        if self.graph is not None and len(queries) and k:
+            return hnsw.search(self.graph, self.items, queries, k)
+        index = np.zeros((len(queries), k), np.int64)
+        value = np.zeros((len(queries), k), np.float32)
+        if not k:
+            return index, value
+        for start, stop in blocks(len(queries), len(self.items)):
+            sims = queries[start:stop] @ self.items.T
+            top = np.argpartition(sims, -k, axis=1)[:, -k:]
+            index[start:stop] = top
+            value[start:stop] = np.take_along_axis(sims, top, axis=1)
+        return index, value
+
+    def knn_mean(self, queries: np.ndarray, k: int) -> np.ndarray:
+        """Mean cosine of every query row's k most similar items (the ratio margin's
+        neighbourhood)."""
+        k = min(k, len(self.items))
+        out = np.zeros(len(queries), np.float32)
+        if not k or not len(queries):
+            return out
+        if self.graph is not None:
+            return self.top_k(queries, k)[1].mean(axis=1).astype(np.float32)
+        for start, stop in blocks(len(queries), len(self.items)):
+            sims = queries[start:stop] @ self.items.T
+            out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+        return out
 
 
-def knn_mean(queries: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+def top_k(queries: np.ndarray, items: np.ndarray | Neighbours,
+          k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar ``items`` of every query row: (indices, cosines). ``items`` may be
+    a ``Neighbours`` already built (searched many times)."""
+    return _neighbours(items).top_k(queries, k)
+
+
+def knn_mean(queries: np.ndarray, items: np.ndarray | Neighbours, k: int) -> np.ndarray:
     """Mean cosine of every query row's k most similar items (the ratio margin's
-    neighbourhood), block by block."""
-    k = min(k, len(items))
-    out = np.zeros(len(queries), np.float32)
-    for start, stop in blocks(len(queries), len(items)):
-        sims = queries[start:stop] @ items.T
-        out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
-    return out
+    neighbourhood)."""
+    return _neighbours(items).knn_mean(queries, k)
+
+
+def _neighbours(items: np.ndarray | Neighbours) -> Neighbours:
+    return items if isinstance(items, Neighbours) else Neighbours(items)
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
