@@ -40,10 +40,10 @@ def brute_force(queries: np.ndarray, items: np.ndarray, k: int):
 
 def test_the_graph_finds_the_exact_nearest_on_real_vectors(real):
     queries, items = real
-    graph = Neighbours(items, exact_below=0)
-    assert graph.graph is not None
+    graph = Neighbours(items, exact_below=0, min_queries=0)
     exact_index, exact_value = brute_force(queries, items, 8)
     index, value = graph.top_k(queries, 8)
+    assert graph.graph is not None
     assert [set(row) for row in index.tolist()] == [set(row) for row in exact_index.tolist()]
     assert np.allclose(np.sort(value, axis=1), np.sort(exact_value, axis=1), atol=1e-5)
     assert np.allclose(graph.knn_mean(queries, 8), exact_value.mean(axis=1), atol=1e-5)
@@ -52,9 +52,9 @@ def test_the_graph_finds_the_exact_nearest_on_real_vectors(real):
 def test_small_sets_are_searched_exactly(real):
     queries, items = real
     assert len(items) < similarity.EXACT_BELOW
-    small = Neighbours(items)
-    assert small.graph is None
+    small = Neighbours(items, min_queries=0)
     index, value = similarity.top_k(queries, small, 5)
+    assert small.graph is None
     sims = queries @ items.T
     assert np.array_equal(np.take_along_axis(sims, index, axis=1), value)
     assert np.array_equal(np.sort(value, axis=1), np.sort(sims, axis=1)[:, -5:])
@@ -66,10 +66,14 @@ def test_one_graph_serves_many_query_sets_and_builds_the_same_every_time():
     items /= np.linalg.norm(items, axis=1, keepdims=True)
     queries = items[:400] + rng.normal(scale=0.05, size=(400, 48)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    first, second = Neighbours(items, exact_below=0), Neighbours(items, exact_below=0)
+    first, second = (Neighbours(items, exact_below=0, min_queries=100) for _ in range(2))
+    few_queries = first.top_k(queries[:99], 6)
+    assert first.graph is None  # fewer queries than a graph is worth: searched exactly
     a, b = first.top_k(queries, 6), second.top_k(queries, 6)
+    assert first.graph is not None
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])  # same graph, same answer
     assert np.array_equal(first.top_k(queries[:50], 6)[0], a[0][:50])  # queried again
+    assert [set(r) for r in few_queries[0].tolist()] == [set(r) for r in a[0][:99].tolist()]
     assert (a[0] == np.arange(400)[:, None]).any(axis=1).all()  # each query's source found
-    few = Neighbours(items[:40], exact_below=0)
+    few = Neighbours(items[:40], exact_below=0, min_queries=0)
     assert [set(row) for row in few.top_k(queries, 40)[0].tolist()] == [set(range(40))] * 400

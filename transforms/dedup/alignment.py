@@ -72,23 +72,10 @@ class _Side:
         self.offsets = np.cumsum([0] + [len(d.vectors) for d in docs])
         self.means = np.vstack([unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
         self.new = np.array([i for i, d in enumerate(docs) if not d.member.existing], np.int64)
-        self._segment_index: Neighbours | None = None
-        self._mean_index: Neighbours | None = None
+        self.segment_index, self.mean_index = Neighbours(self.segments), Neighbours(self.means)
 
     def rows(self, doc: int) -> np.ndarray:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
-
-    @property
-    def segment_index(self) -> Neighbours:
-        if self._segment_index is None:
-            self._segment_index = Neighbours(self.segments)
-        return self._segment_index
-
-    @property
-    def mean_index(self) -> Neighbours:
-        if self._mean_index is None:
-            self._mean_index = Neighbours(self.means)
-        return self._mean_index
 
 
 def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):

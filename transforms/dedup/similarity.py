@@ -20,6 +20,9 @@ BLOCK_CELLS = 1 << 24
 #: item sets this large get an HNSW graph; smaller ones are searched exactly. At 20k items
 #: of 384 dimensions both cost about the same (bench/dedup_scale.py, README Scale)
 EXACT_BELOW = 20_000
+#: ...and a search of this many query rows or more (fewer are cheaper searched exactly than
+#: a graph is built)
+GRAPH_QUERIES = 10_000
 
 
 def blocks(rows: int, cols: int):
@@ -29,13 +32,17 @@ def blocks(rows: int, cols: int):
 
 
 class Neighbours:
-    """Unit vectors to search the nearest of, exactly below ``exact_below`` items, through an
-    HNSW graph from there on (built here, once)."""
+    """Unit vectors to search the nearest of: exactly below ``exact_below`` items, through an
+    HNSW graph from there on, built (once) by the first search of ``min_queries`` rows or
+    more. A graph costs about as much to build as ~10k exact queries, so a later run's few
+    new articles searching a day of earlier ones are cheaper searched exactly."""
 
-    def __init__(self, items: np.ndarray, exact_below: int | None = None):
+    def __init__(self, items: np.ndarray, exact_below: int | None = None,
+                 min_queries: int | None = None):
         self.items = items
-        limit = EXACT_BELOW if exact_below is None else exact_below
-        self.graph = hnsw.build(self.items) if len(self.items) >= max(limit, 1) else None
+        self.exact_below = max(1, EXACT_BELOW if exact_below is None else exact_below)
+        self.min_queries = GRAPH_QUERIES if min_queries is None else min_queries
+        self.graph = None
 
     def __len__(self) -> int:
         return len(self.items)
@@ -43,6 +50,9 @@ class Neighbours:
     def top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar items of every query row: (indices, cosines), in no order."""
         k = min(k, len(self.items))
+        if (self.graph is None and len(self.items) >= self.exact_below
+                and len(queries) >= max(1, self.min_queries)):
+            self.graph = hnsw.build(self.items)
         if self.graph is not None and len(queries) and k:
             return hnsw.search(self.graph, self.items, queries, k)
         index = np.zeros((len(queries), k), np.int64)
