@@ -68,24 +68,27 @@ class _PoolEdges(beam.DoFn):
         self.pools = Metrics.counter("dedup", "translation_pools")
 
     def process(self, element) -> Iterator:
-        _, entries = element
+        day, entries = element
         docs = _pool_docs(entries)
         self.pools.inc()
-        yield from translation_edges(docs, self.config, self.known)
+        # stories may look further ahead than translations (story_window_days)
+        near = [d for d in docs if d.day - day <= self.config.window_days]
+        yield from translation_edges(near, self.config, self.known)
         for edge in story_edges(docs, self.config):
             yield beam.pvalue.TaggedOutput(self.STORIES, edge)
 
 
 class TranslationEdges(beam.PTransform):
     """Articles with ``seg_vectors`` -> translation ``Edge``s (main) and story edges
-    (``stories``), pooled by publication-day windows."""
+    (``stories``), pooled by publication-day windows (the wider of the two windows; each
+    detector sees its own)."""
 
     def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
         super().__init__()
         self.config, self.known = config, known
 
     def expand(self, articles):
-        window = self.config.window_days
+        window = max(self.config.window_days, self.config.story_window_days)
         return (
             articles
             | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))

@@ -25,7 +25,7 @@ import numpy as np
 
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import Edge, Member, find
-from transforms.dedup.pools import PoolDoc, pair_allowed
+from transforms.dedup.pools import PoolDoc
 from transforms.dedup.similarity import top_k, unit
 from transforms.rejects import REJECTS, guarded
 
@@ -74,15 +74,18 @@ def _name_slot(name: str) -> tuple[int, float]:
     return value % NAME_DIM, 1.0 if value >> 31 else -1.0
 
 
-def name_vectors(docs: list[PoolDoc]) -> np.ndarray:
+def name_vectors(docs: list[PoolDoc], numbers: bool = False) -> np.ndarray:
     """Names as unit vectors, each name weighted by its rarity in the pool (idf): a name that
     half the day mentions (a head of state) says little, one that two articles share says a
-    lot. Hashed into ``NAME_DIM`` signed slots so the pool needs no vocabulary."""
-    frequency: Counter[str] = Counter(n for d in docs for n in set(d.names))
+    lot. Hashed into ``NAME_DIM`` signed slots so the pool needs no vocabulary. ``numbers``:
+    the numbers a document names (its ``#`` anchors: years, counts, scores) count as names."""
+    terms = [set(d.names) | ({a for a in d.anchors if a.startswith("#")} if numbers else set())
+             for d in docs]
+    frequency: Counter[str] = Counter(n for t in terms for n in t)
     out = np.zeros((len(docs), NAME_DIM), np.float32)
     total = len(docs)
-    for row, doc in enumerate(docs):
-        for name in set(doc.names):
+    for row, names in enumerate(terms):
+        for name in names:
             if frequency[name] < 2:
                 continue  # a name nobody else mentions links nothing
             slot, sign = _name_slot(name)
@@ -115,16 +118,44 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
         centred[rows] -= (means[rows].sum(axis=0) + prior * overall) / (rows.sum() + prior)
     centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
     weight = config.story_text_weight
-    names = name_vectors(docs)
+    names = name_vectors(docs, config.story_numbers)
     has_names = np.linalg.norm(names, axis=1) > 0
     combined = np.hstack([math.sqrt(weight) * centred, math.sqrt(1 - weight) * names])
     # a document without shared names is compared by its text alone, not penalised
     combined[~has_names, : centred.shape[1]] = centred[~has_names]
-    return combined.astype(np.float32), config.story_threshold
+    threshold, day_weight = config.story_threshold, config.story_day_weight
+    if day_weight > 0:
+        # the threshold holds the same day; d days apart the similarity needed rises by
+        # day_weight / (1 - day_weight) x (1 - time cosine)
+        days = np.array([d.day for d in docs]) - min(d.day for d in docs)
+        combined = np.hstack([math.sqrt(1 - day_weight) * combined,
+                              math.sqrt(day_weight) * time_part(days, config)])
+        threshold = (1 - day_weight) * threshold + day_weight
+    return combined.astype(np.float32), threshold
+
+
+def story_pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
+    """Whether this pool decides the pair: one of them is at home here (a pool's guests are
+    from the ``story_window_days`` after its day), so each pair is decided once, in the pool
+    of its earlier day; pairs of two earlier runs' articles are already decided."""
+    if a.member.existing and b.member.existing:
+        return False
+    if a.home and b.home:
+        return True
+    home, guest = (a, b) if a.home else (b, a)
+    return home.home and 0 < guest.day - home.day <= config.story_window_days
+
+
+def time_part(days: np.ndarray, config: TranslationConfig) -> np.ndarray:
+    """Publication days as points on a quarter circle: the dot product of two is the cosine
+    of their distance in days scaled so the window's far end is 90 degrees off, a similarity
+    that decays with time (1 the same day, 0 beyond the window)."""
+    angle = days.astype(np.float64) * (math.pi / 2 / (config.story_window_days + 1))
+    return np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
 
 def average_linkage(vectors: np.ndarray, links: Iterable[tuple[int, int]],
-                    threshold: float) -> list[int]:
+                    threshold: float, cohesion: float = 0.0, tight: int = 2) -> list[int]:
     """Clusters over candidate ``links`` (index pairs): the two linked clusters with the
     highest *average* pairwise similarity merge while that average is at least ``threshold``.
     Rows of ``vectors`` are unit vectors, so a cluster's average to another is the dot product
@@ -148,6 +179,9 @@ def average_linkage(vectors: np.ndarray, links: Iterable[tuple[int, int]],
             continue  # merged away since
         if -negative != _average(sums, size, a, b):
             continue  # a stale entry: one side grew since
+        if cohesion and min(size[a], size[b]) >= tight and -negative < cohesion * max(
+                _within(sums, size, a), _within(sums, size, b)):
+            continue  # two tight clusters further apart than their members: two events
         sums[a] = sums[a] + sums.pop(b)
         size[a] += size.pop(b)
         members[a] += members.pop(b)
@@ -169,6 +203,12 @@ def _average(sums: dict, size: dict, a: int, b: int) -> float:
     return float(sums[a] @ sums[b]) / (size[a] * size[b])
 
 
+def _within(sums: dict, size: dict, a: int) -> float:
+    """Average similarity of a cluster's member pairs (0 for one member: no evidence)."""
+    n = size[a]
+    return (float(sums[a] @ sums[a]) - n) / (n * (n - 1)) if n > 1 else 0.0
+
+
 def candidate_links(docs: list[PoolDoc], vectors: np.ndarray, threshold: float,
                     config: TranslationConfig) -> set[tuple[int, int]]:
     """Index pairs (new document, one of its ``story_neighbours`` nearest above
@@ -180,7 +220,7 @@ def candidate_links(docs: list[PoolDoc], vectors: np.ndarray, threshold: float,
     index, value = top_k(vectors[fresh], vectors, config.story_neighbours + 1)
     for i, row, sims in zip(fresh.tolist(), index.tolist(), value.tolist(), strict=True):
         for j, sim in zip(row, sims, strict=True):
-            if i != j and sim >= threshold and pair_allowed(docs[i], docs[j], config):
+            if i != j and sim >= threshold and story_pair_allowed(docs[i], docs[j], config):
                 links.add((min(i, j), max(i, j)))
     return links
 
@@ -197,7 +237,9 @@ def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge
     vectors, threshold = story_vectors(usable, config)
     links = candidate_links(usable, vectors, threshold, config)
     clusters: dict[int, list[int]] = defaultdict(list)
-    for row, cluster in enumerate(average_linkage(vectors, links, threshold)):
+    labels = average_linkage(vectors, links, threshold, config.story_cohesion,
+                             config.story_tight)
+    for row, cluster in enumerate(labels):
         clusters[cluster].append(row)
     for rows in clusters.values():
         if len(rows) < 2:
@@ -205,8 +247,8 @@ def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge
         rows.sort(key=lambda r: usable[r].member.rank)
         centre = unit(vectors[rows].sum(axis=0))
         for r in rows[1:]:
-            lead = next((x for x in rows if x != r and pair_allowed(usable[x], usable[r], config)),
-                        None)
+            lead = next((x for x in rows
+                         if x != r and story_pair_allowed(usable[x], usable[r], config)), None)
             if lead is not None:
                 a, b = sorted((lead, r))
                 yield Edge(usable[a].member, usable[b].member, "story",

@@ -1,0 +1,125 @@
+"""Story linking rules of transforms/dedup/stories.py on constructed vectors (no runner, no
+model; real text is tested in test_copies.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from transforms.dedup.config import TranslationConfig
+from transforms.dedup.members import Member
+from transforms.dedup.pools import PoolDoc
+from transforms.dedup.stories import (
+    average_linkage,
+    name_vectors,
+    resolve_stories,
+    story_edges,
+    story_pair_allowed,
+    story_vectors,
+)
+
+RNG = np.random.default_rng(3)
+COMMON = np.ones(64) / 8
+
+
+def doc(aid: str, vectors: np.ndarray, day: int = 0, home: bool = True,
+        names: tuple[str, ...] = (), existing: bool = False) -> PoolDoc:
+    member = Member(aid, float(day), 0.0, True, True, existing, None, "en")
+    rows = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return PoolDoc(member, "en", rows, frozenset(), day, home, names)
+
+
+def topic(noise: float = 0.0, base: np.ndarray | None = None) -> np.ndarray:
+    """Three segment vectors around one topic direction (``base``) plus noise."""
+    base = RNG.normal(size=64) if base is None else base
+    return COMMON + 0.1 * base + RNG.normal(scale=noise, size=(3, 64)) * 0.1
+
+
+def background(n: int, day: int = 0) -> list[PoolDoc]:
+    return [doc(f"bg-{day}-{i}", topic(1.0)) for i in range(n)]
+
+
+def pool_of(pair_days: tuple[int, int], noise: float) -> list[PoolDoc]:
+    """Two reports of one event (``pair_days`` apart, the later one a guest of the earlier
+    day's pool) among unrelated documents."""
+    event = RNG.normal(size=64)
+    first, second = pair_days
+    return [doc("a", topic(noise, event), first),
+            doc("b", topic(noise, event), second, home=second == first),
+            *background(40)]
+
+
+def linked(docs: list[PoolDoc], config: TranslationConfig) -> bool:
+    stories = resolve_stories(story_edges(docs, config))
+    return "a" in stories and stories.get("a") == stories.get("b")
+
+
+def test_a_pair_is_decided_once_in_the_pool_of_its_earlier_day():
+    config = TranslationConfig(story_window_days=3)
+    v = topic()
+    home, guest = doc("a", v, 10), doc("b", v, 12, home=False)
+    assert story_pair_allowed(home, guest, config) and story_pair_allowed(guest, home, config)
+    assert not story_pair_allowed(doc("a", v, 10, home=False), guest, config)  # two guests
+    assert not story_pair_allowed(home, doc("b", v, 14, home=False), config)  # beyond
+    assert not story_pair_allowed(doc("a", v, 10, existing=True),
+                                  doc("b", v, 10, existing=True), config)  # decided before
+    assert not story_pair_allowed(home, guest, TranslationConfig(story_window_days=1))
+
+
+def test_reports_days_apart_join_within_the_story_window_only():
+    docs = pool_of((0, 3), noise=0.3)
+    assert linked(docs, TranslationConfig(story_window_days=3))
+    assert not linked(docs, TranslationConfig(story_window_days=2))
+
+
+def test_the_similarity_needed_rises_with_the_days_between_reports():
+    same_day = pool_of((0, 0), noise=0.6)
+    vectors, _ = story_vectors(same_day, TranslationConfig())
+    similarity = float(vectors[0] @ vectors[1])
+    # a threshold the pair just passes on one day
+    config = TranslationConfig(story_threshold=similarity - 0.02, story_window_days=3,
+                               story_day_weight=0.2)
+    assert linked(same_day, config)
+    later = [dataclasses.replace(d, day=3, home=False) if d.member.article_id == "b" else d
+             for d in same_day]
+    assert linked(later, dataclasses.replace(config, story_day_weight=0.0))
+    assert not linked(later, config)  # the same texts three days apart need more
+
+
+def look_alike_events(size: int) -> np.ndarray:
+    """Two events of one kind (a shared topic direction), ``size`` reports each: reports of
+    one event at cosine ~.8, of the other event at ~.45."""
+    topic_direction, first, second = np.eye(3)
+    rows = [0.67 * topic_direction + 0.74 * event + RNG.normal(scale=0.15, size=3)
+            for event in (first, second) for _ in range(size)]
+    padded = np.hstack([np.array(rows), RNG.normal(scale=0.05, size=(2 * size, 5))])
+    return padded / np.linalg.norm(padded, axis=1, keepdims=True)
+
+
+def test_two_tight_look_alike_events_stay_apart_though_their_average_passes():
+    vectors = look_alike_events(6)
+    links = [(i, j) for i in range(12) for j in range(i + 1, 12)]
+    cross = float((vectors[:6] @ vectors[6:].T).mean())
+    assert 0.3 < cross < 0.6
+    merged = average_linkage(vectors, links, threshold=0.3)
+    assert len(set(merged)) == 1  # average linkage alone joins the two events
+    apart = average_linkage(vectors, links, threshold=0.3, cohesion=0.7, tight=5)
+    assert len(set(apart[:6])) == len(set(apart[6:])) == 1 and apart[0] != apart[6]
+    # small clusters are not held to it: one report joins a cluster on the average alone
+    few = average_linkage(look_alike_events(2), [(0, 1), (1, 2), (2, 3)], threshold=0.3,
+                          cohesion=0.7, tight=5)
+    assert len(set(few)) == 1
+
+
+def test_numbers_a_text_names_tell_look_alike_events_apart():
+    """Two elections in one country five years apart: the same names, other years."""
+    v = topic()
+    docs = [doc(f"{year}-{i}", v, names=("trkmn", "mjls"))
+            for year in (2008, 2013) for i in range(2)]
+    docs = [dataclasses.replace(d, anchors=frozenset({"#" + d.member.article_id[:4]}))
+            for d in docs] + [doc(f"bg-{i}", topic(1.0), names=(f"n{i}", "trkmn"))
+                              for i in range(8)]
+    plain, numbered = name_vectors(docs), name_vectors(docs, numbers=True)
+    assert plain[0] @ plain[2] == plain[0] @ plain[1]
+    assert numbered[0] @ numbered[1] > numbered[0] @ numbered[2] + 0.3
