@@ -84,12 +84,12 @@ class NewsflowOptions(PipelineOptions):
                                 "with a close headline in their pool (the cascade; slower, "
                                 "for comparisons)")
         dedup.add_argument("--story_threshold", "--story-threshold", dest="story_threshold",
-                           type=float, default=0.38,
+                           type=float, default=0.36,
                            help="articles form a story while their average similarity "
                                 "(0.6 x the cosine of their mean segment vectors, each "
                                 "language's average direction in the pool removed, + 0.4 x "
-                                "the cosine of the rarity-weighted names they mention) is at "
-                                "least this (0.38)")
+                                "the cosine of the rarity-weighted names and numbers they "
+                                "mention) is at least this (0.36)")
         dedup.add_argument("--history_days", "--history-days", dest="history_days", type=int,
                            default=3, help="match new articles against the output's articles "
                                            "published within N days of theirs (0: this run "

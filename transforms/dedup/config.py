@@ -25,10 +25,14 @@ class TranslationConfig:
     min_anchors: int = 3
     # "same story" (stories.story_vectors): story_text_weight x the cosine of mean segment
     # vectors with each language's average direction in the pool removed + the rest x the
-    # cosine of rarity-weighted names; stories merge while their average similarity is at least
-    # story_threshold. Pools under story_min_pool documents compare raw vectors
-    story_threshold: float = 0.38
+    # cosine of rarity-weighted names and numbers; stories merge while their average
+    # similarity is at least story_threshold, and two of story_tight or more members each only
+    # while it is at least story_cohesion x the tighter one's own average (stories.
+    # average_linkage). Pools under story_min_pool documents compare raw vectors
+    story_threshold: float = 0.36
     story_text_weight: float = 0.6
+    story_cohesion: float = 0.7
+    story_tight: int = 5
     story_raw_threshold: float = 0.93
     story_min_pool: int = 20
     story_neighbours: int = 10  # candidate story links per new document (its nearest)
@@ -36,9 +40,6 @@ class TranslationConfig:
     # stories look story_window_days ahead, the similarity needed rising with the distance
     # in days (stories.story_vectors: a time part weighted story_day_weight)
     story_window_days: int = 1
-    story_cohesion: float = 0.0
-    story_tight: int = 2
-    story_numbers: bool = False
     story_day_weight: float = 0.0
     # the cascade (cascade.py): headline cosine that makes a document a candidate, so its
     # other segments are embedded
