@@ -16,7 +16,6 @@ from transforms.dedup.stories import (
     resolve_stories,
     story_edges,
     story_pair_allowed,
-    story_vectors,
 )
 
 RNG = np.random.default_rng(3)
@@ -71,20 +70,6 @@ def test_reports_days_apart_join_within_the_story_window_only():
     docs = pool_of((0, 3), noise=0.3)
     assert linked(docs, TranslationConfig(story_window_days=3))
     assert not linked(docs, TranslationConfig(story_window_days=2))
-
-
-def test_the_similarity_needed_rises_with_the_days_between_reports():
-    same_day = pool_of((0, 0), noise=0.6)
-    vectors, _ = story_vectors(same_day, TranslationConfig())
-    similarity = float(vectors[0] @ vectors[1])
-    # a threshold the pair just passes on one day
-    config = TranslationConfig(story_threshold=similarity - 0.02, story_window_days=3,
-                               story_day_weight=0.2)
-    assert linked(same_day, config)
-    later = [dataclasses.replace(d, day=3, home=False) if d.member.article_id == "b" else d
-             for d in same_day]
-    assert linked(later, dataclasses.replace(config, story_day_weight=0.0))
-    assert not linked(later, config)  # the same texts three days apart need more
 
 
 def look_alike_events(size: int) -> np.ndarray:

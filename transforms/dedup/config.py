@@ -34,13 +34,11 @@ class TranslationConfig:
     story_cohesion: float = 0.7
     story_tight: int = 5
     story_raw_threshold: float = 0.93
-    story_min_pool: int = 20
+    story_min_pool: int = 12
     story_neighbours: int = 10  # candidate story links per new document (its nearest)
     # reports of one event spread over days (BASIL: 11% of same-event pairs 2-4 days apart):
-    # stories look story_window_days ahead, the similarity needed rising with the distance
-    # in days (stories.story_vectors: a time part weighted story_day_weight)
-    story_window_days: int = 1
-    story_day_weight: float = 0.0
+    # a story pool holds its day and the story_window_days after it (translations: window_days)
+    story_window_days: int = 3
     # the cascade (cascade.py): headline cosine that makes a document a candidate, so its
     # other segments are embedded
     gate_cosine: float = 0.8  # to a document in another language

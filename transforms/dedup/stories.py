@@ -10,7 +10,7 @@ members are close on average, so one borderline link does not chain a day's news
 (connected components over the same links did), and two large clusters merge only when they
 are nearly as close to each other as their own members are (the cohesion rule: look-alike
 events are each tight, and further apart than that). Pools span ``story_window_days`` of
-publication days, the similarity needed rising with the days between two reports.
+publication days: reports of one event spread over several.
 ``resolve_stories`` turns story and copy edges into ``story_id``s.
 """
 
@@ -127,15 +127,7 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     combined = np.hstack([math.sqrt(weight) * centred, math.sqrt(1 - weight) * names])
     # a document without shared names is compared by its text alone, not penalised
     combined[~has_names, : centred.shape[1]] = centred[~has_names]
-    threshold, day_weight = config.story_threshold, config.story_day_weight
-    if day_weight > 0:
-        # the threshold holds the same day; d days apart the similarity needed rises by
-        # day_weight / (1 - day_weight) x (1 - time cosine)
-        days = np.array([d.day for d in docs]) - min(d.day for d in docs)
-        combined = np.hstack([math.sqrt(1 - day_weight) * combined,
-                              math.sqrt(day_weight) * time_part(days, config)])
-        threshold = (1 - day_weight) * threshold + day_weight
-    return combined.astype(np.float32), threshold
+    return combined.astype(np.float32), config.story_threshold
 
 
 def story_pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
@@ -148,14 +140,6 @@ def story_pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> boo
         return True
     home, guest = (a, b) if a.home else (b, a)
     return home.home and 0 < guest.day - home.day <= config.story_window_days
-
-
-def time_part(days: np.ndarray, config: TranslationConfig) -> np.ndarray:
-    """Publication days as points on a quarter circle: the dot product of two is the cosine
-    of their distance in days scaled so the window's far end is 90 degrees off, a similarity
-    that decays with time (1 the same day, 0 beyond the window)."""
-    angle = days.astype(np.float64) * (math.pi / 2 / (config.story_window_days + 1))
-    return np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
 
 def average_linkage(vectors: np.ndarray, links: Iterable[tuple[int, int]],
