@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.attribution import attributed_source, matches_canonical
+from transforms.attribution import _outlet_mentions, attributed_source, matches_canonical
 from transforms.clean import clean_article
 from transforms.copy_flags import mark_copy
 from transforms.enrich import canonical_url, source_domain
@@ -48,6 +48,14 @@ def test_canonical_link_to_another_domain_on_a_real_page():
 ])
 def test_credit_phrases(text, domain):
     assert attributed_source({"text": text, "source_domain": "site.example"}) == domain
+
+
+def test_outlet_mentions_keep_positions_in_text_whose_case_folding_grows():
+    # "ß" folds to "ss": the mention must still point at the outlet in the original text
+    text = "Die Straße bleibt gesperrt, wie die DPA am Großmarkt meldete. Laut Reuters nicht."
+    found = [text[start:end] for start, end in _outlet_mentions(text)]
+    assert found == ["DPA", "Reuters"]
+    assert attributed_source({"text": text, "source_domain": "example.de"}) == "dpa.com"
 
 
 def test_embed_of_an_outlet_removed_by_the_cleaner_still_credits_it():

@@ -89,12 +89,35 @@ def _outlet_automaton():
     return automaton
 
 
+@lru_cache(maxsize=1)
+def _same_length_fold() -> dict[int, str]:
+    """Characters whose case folding is longer than one character (``ß`` -> ``ss``, ``ﬂ``,
+    ``İ``), each mapped to its folding's first character, so a folded text keeps the
+    positions of the original (no outlet name holds such a character)."""
+    import sys
+
+    table = {}
+    for code in range(sys.maxunicode + 1):
+        folded = chr(code).casefold()
+        if len(folded) != 1:
+            table[code] = folded[0]
+    table[ord("’")] = "'"
+    return table
+
+
+def _fold(text: str) -> str:
+    """Case-folded text with the positions of ``text`` (German texts have ``ß`` everywhere:
+    searching all of them with every credit pattern cost more than the rest of enrichment)."""
+    folded = text.casefold().replace("’", "'")
+    if len(folded) != len(text):
+        folded = text.translate(_same_length_fold()).casefold()
+    return folded
+
+
 def _outlet_mentions(text: str) -> list[tuple[int, int]]:
     """Where known outlet names occur (case-insensitive), in order; the credit patterns are
     tried only around them (one pass over the text instead of one per pattern)."""
-    folded = text.casefold().replace("’", "'")
-    if len(folded) != len(text):  # case folding changed lengths (ß -> ss): positions unsafe
-        return [(0, len(text))]
+    folded = _fold(text)
     mentions = []
     for end, length in _outlet_automaton().iter(folded):
         start, stop = end - length + 1, end + 1
