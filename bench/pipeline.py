@@ -1,6 +1,7 @@
 """Whole-pipeline speed against bare trafilatura loops, on one WARC of real pages.
 
     python bench/pipeline.py [--eval ../shared/eval] [--repeat 2] [--variant ARGS ...]
+    python bench/pipeline.py --stages     # CPU seconds per stage instead (one process)
 
 Builds one WARC of the 1,171 dev pages in ``../shared/eval`` (trafilatura's evaluation set and
 ScrapingHub's article-extraction benchmark), then times whole processes in one run, each
@@ -13,6 +14,11 @@ Prints wall seconds, pages/s, ratios (bare loop seconds / newsflow seconds: >= 1
 newsflow is at least as fast) and CPU seconds (all processes of the run: the work done, which
 a busy machine does not inflate as much as wall time). Run by hand, at normal priority, on an
 otherwise idle machine if you can: the load average is printed next to each figure.
+
+``--stages`` runs newsflow's own per-record steps on the same pages in this process, without a
+runner, and prints the CPU seconds of each (model loads, extraction, cleaning, enrichment and
+each content column, the headline and candidate embeddings of the cascade): where a run's CPU
+goes, to read next to the whole runs' CPU seconds (the rest is the runner, dedup and writing).
 """
 
 from __future__ import annotations
@@ -108,6 +114,74 @@ def timed(command: list[str]) -> tuple[float, float]:
     return seconds, cpu
 
 
+def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
+    """CPU seconds of each per-record step of a run, on every page, in this process."""
+    sys.path.insert(0, str(ROOT))
+    from transforms.attribution import attributed_source
+    from transforms.clean import clean_article
+    from transforms.dedup.config import TranslationConfig
+    from transforms.dedup.segments import segments
+    from transforms.embedding import load_embedder, threads_per_process
+    from transforms.enrich import LanguageIdentifier, enrich
+    from transforms.entities import EntityRecognizer
+    from transforms.extract import ExtractError, decode_html, extract_page
+    from transforms.flags import page_flags
+    from transforms.keywords import keywords
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    total = 0.0
+
+    def timed_step(name: str, step):
+        nonlocal total
+        start = cpu()
+        out = step()
+        seconds = cpu() - start
+        total += seconds
+        print(f"  {name:44s} {seconds:7.2f}", flush=True)
+        return out
+
+    def extracted() -> list[dict]:
+        records = []
+        for url, body in pages:
+            try:
+                records.append({"url": url, "source_kind": "warc",
+                                **extract_page(decode_html(body), url)})
+            except ExtractError:
+                pass
+        return records
+
+    print(f"CPU seconds per stage, {len(pages)} pages, one process (load "
+          f"{os.getloadavg()[0]:.1f})")
+    config = TranslationConfig()
+    identifier = timed_step("load language identifier", LanguageIdentifier)
+    recognizer = EntityRecognizer()
+    timed_step("load entity models (en, fr) and gazetteer", lambda: recognizer.entities_many(
+        [("Warm up.", "en", None), ("Bonjour.", "fr", None), ("Berlin.", "de", None)]))
+    embedder = timed_step("load embedder (e5)", lambda: load_embedder(
+        config.embedder, threads_per_process(1)))
+    records = timed_step("extract (decode, metadata, trafilatura)", extracted)
+    records = timed_step("clean", lambda: [clean_article(r) for r in records])
+    records = timed_step("enrich core (ids, language, dates, hashes)",
+                         lambda: [enrich(r, identifier, "bench") for r in records])
+    timed_step("flags", lambda: [page_flags(dict(r)) for r in records])
+    items = [(r.get("text") or "", r.get("language"), r.get("title")) for r in records]
+    timed_step("entities (batches of 64)", lambda: [
+        e for i in range(0, len(items), 64) for e in recognizer.entities_many(items[i:i + 64])])
+    timed_step("keywords", lambda: [keywords(*item) for item in items])
+    timed_step("attribution", lambda: [attributed_source(r) for r in records])
+    per_doc = [segments(r.get("title"), r.get("text") or "", config) for r in records]
+    timed_step(f"embed headlines ({sum(1 for s in per_doc if s)})",
+                       lambda: embedder.embed([s[0] for s in per_doc if s]))
+    rest = [s for segs in per_doc for s in segs[1:]]
+    timed_step(f"embed other segments of all articles ({len(rest)})",
+               lambda: embedder.embed(rest))
+    print(f"  {'sum':44s} {total:7.2f}  (the cascade embeds other segments of candidates "
+          "only: see the run's dedup/segments_embedded counter)")
+
+
 def newsflow_command(warc: str, out: str, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", "run", "--warc", warc, "--output", out, *extra]
 
@@ -121,11 +195,16 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of all runs")
     parser.add_argument("--variant", action="append", default=[],
                         help="extra newsflow run arguments to time as well (repeatable)")
+    parser.add_argument("--stages", action="store_true",
+                        help="CPU seconds per stage of newsflow's per-record steps instead")
     parser.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # internal: bare loop
     parser.add_argument("--warc", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loop:
         bare_loop(args.warc, args.loop)
+        return 0
+    if args.stages:
+        stage_cpu(eval_pages(Path(args.eval)))
         return 0
     ncpu = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
