@@ -158,8 +158,9 @@ def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
     config = TranslationConfig()
     identifier = timed_step("load language identifier", LanguageIdentifier)
     recognizer = EntityRecognizer()
-    timed_step("load entity models (en, fr) and gazetteer", lambda: recognizer.entities_many(
-        [("Warm up.", "en", None), ("Bonjour.", "fr", None), ("Berlin.", "de", None)]))
+    timed_step("load entity models (en, fr) and gazetteer", lambda: [
+        recognizer.entities(*item) for item in
+        (("Warm up.", "en", None), ("Bonjour.", "fr", None), ("Berlin.", "de", None))])
     embedder = timed_step("load embedder (e5)", lambda: load_embedder(
         config.embedder, threads_per_process(1)))
     records = timed_step("extract (decode, metadata, trafilatura)", extracted)
@@ -168,8 +169,7 @@ def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
                          lambda: [enrich(r, identifier, "bench") for r in records])
     timed_step("flags", lambda: [page_flags(dict(r)) for r in records])
     items = [(r.get("text") or "", r.get("language"), r.get("title")) for r in records]
-    timed_step("entities (batches of 64)", lambda: [
-        e for i in range(0, len(items), 64) for e in recognizer.entities_many(items[i:i + 64])])
+    timed_step("entities", lambda: [recognizer.entities(*item) for item in items])
     timed_step("keywords", lambda: [keywords(*item) for item in items])
     timed_step("attribution", lambda: [attributed_source(r) for r in records])
     per_doc = [segments(r.get("title"), r.get("text") or "", config) for r in records]
