@@ -15,6 +15,7 @@ import pytest
 from pipelines.batch import run
 from pipelines.demo import SampleServer, demo_argv
 from pipelines.query import connect
+from transforms.fetch import HttpClient
 
 _real_create_connection = socket.create_connection
 
@@ -48,6 +49,9 @@ def sample_run(sample_server, tmp_path_factory):
     """One batch run over the bundled sample: returns (output root, run_id, server log)."""
     work = tmp_path_factory.mktemp("sample-run")
     output = str(work / "out")
+    # robots.txt is cached per process and origin: a test that ran earlier against this server
+    # (or an earlier server on the same port) must not make this run skip its robots.txt fetch
+    HttpClient._robots.clear()
     start = len(sample_server.log)
     run_id, result = run(demo_argv(sample_server, output, work / "inputs", []))
     assert str(result.state) == "DONE"
