@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.entities import default_eval  # noqa: E402
+from bench.pipeline import write_warc  # noqa: E402
 from pipelines.batch import run  # noqa: E402
 from transforms.attribution import attributed_source  # noqa: E402
 from transforms.clean import clean_article  # noqa: E402
@@ -89,17 +89,8 @@ def stage_times(pages: list[tuple[str, bytes]]) -> tuple[dict[str, float], int]:
 
 
 def whole_run(pages: list[tuple[str, bytes]], work: Path) -> tuple[float, int]:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
     warc = work / "pages.warc.gz"
-    with warc.open("wb") as handle:
-        writer = WARCWriter(handle, gzip=True)
-        for url, body in pages:
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
-                                       protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), http_headers=headers))
+    write_warc(pages, warc)
     start = time.perf_counter()
     run(["--warc", str(warc), "--output", str(work / "out"), "--history_days", "0"])
     seconds = time.perf_counter() - start
