@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from pipelines.batch import run
 from pipelines.demo import demo_argv
 from pipelines.query import connect
@@ -9,9 +11,11 @@ from tests.conftest import load_manifest
 from transforms.fetch import HttpClient
 
 
-def test_second_run_is_conditional_and_adds_nothing(sample_server, tmp_path):
+def test_second_run_is_conditional_and_adds_nothing(sample_server, sample_run, tmp_path):
+    # the first run is the session's run over the same server, copied (the root is relocatable)
+    first_output, first_id, _ = sample_run
     output = str(tmp_path / "out")
-    first_id, _ = run(demo_argv(sample_server, output, tmp_path / "in1", []))
+    shutil.copytree(first_output, output)
     HttpClient._robots.clear()  # as in a new process
     start = len(sample_server.log)
     second_id, result = run(demo_argv(sample_server, output, tmp_path / "in2", []))
