@@ -88,6 +88,18 @@ def test_segments_in_order_at_low_margins_are_a_borderline_link():
     assert score(margins_with([1.01, 1.0, 1.06, 0.9, 0.9])) is not None
 
 
+def test_two_segment_documents_need_one_pair_at_the_one_sentence_margin():
+    def two(first: float, second: float) -> np.ndarray:
+        sub = np.full((2, 5), 0.95)
+        sub[0, 0], sub[1, 1] = first, second
+        return sub
+
+    assert score(two(1.03, 1.03)) == 1.0  # both turns aligned
+    assert score(two(1.06, 0.9)) is not None  # one turn, clearly
+    assert score(two(1.03, 0.9)) is None  # one turn at the usual margin: chance
+    assert score(two(0.99, 0.9)) is None
+
+
 def test_ordered_chain():
     assert ordered_chain([]) == 0
     assert ordered_chain([(0, 0), (1, 2), (2, 1), (3, 3)]) == 3

@@ -146,6 +146,11 @@ def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfi
     aligned = sum(1 for x, y in mutual if sub[x, y] >= needed)
     fraction = aligned / shorter
     enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
+    if not enough and shorter == 2 and aligned == 1:
+        # a two-turn chat often opens with a greeting that aligns with any other: its other
+        # turn aligned at the one-sentence margin is enough (WMT all domains, both halves of
+        # the doc_keys: grouped R +.009, precision unchanged, news unchanged)
+        enough = any(sub[x, y] >= config.short_margin for x, y in mutual)
     if enough and fraction >= config.min_aligned_fraction:
         # numbers veto only borderline pairs: translators convert units (130 miles -> 210 km)
         clear = shorter > 1 and fraction >= WEAK_TRANSLATION
