@@ -561,15 +561,21 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:
         raise UsageError(str(exc)) from None
     for option in ("warc", "jsonl"):
         _require_matches(option, getattr(opts, option))
+    settle_run_options(opts)
+    return options, opts
+
+
+def settle_run_options(opts: NewsflowOptions) -> None:
+    """What a batch run and a stream both fix before building: an absolute local output (workers
+    may run in other processes), a run id, and dedup levels checked (a usage error, exit 2)."""
     if "://" not in opts.output:
-        opts.output = os.path.abspath(opts.output)  # workers may run in other processes
+        opts.output = os.path.abspath(opts.output)
     if not opts.run_id:
         opts.run_id = new_run_id()
     try:
         opts.levels()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return options, opts
 
 
 def run_manifest(opts: NewsflowOptions, started_at: str) -> dict[str, Any]:

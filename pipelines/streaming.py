@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -46,9 +47,9 @@ from pipelines.batch import (
     clean_and_enrich,
     deduplicate,
     extract_pages,
-    new_run_id,
     page_state_row,
     reject_state_row,
+    settle_run_options,
     unique_requests,
 )
 from pipelines.direct_fix import tolerate_empty_side_input_bundles
@@ -288,17 +289,9 @@ def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions, Str
         raise UsageError(f"the in-process runner ({runner}) runs bounded streams only: "
                          "give --max-polls N or --duration D, or use --runner PrismRunner / "
                          "DataflowRunner / FlinkRunner")
-    if "://" not in opts.output:
-        import os
-
-        opts.output = os.path.abspath(opts.output)
-        opts.feeds = os.path.abspath(opts.feeds) if "://" not in opts.feeds else opts.feeds
-    if not opts.run_id:
-        opts.run_id = new_run_id()
-    try:
-        opts.levels()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    if "://" not in opts.feeds:
+        opts.feeds = os.path.abspath(opts.feeds)  # re-read at each poll, maybe by another process
+    settle_run_options(opts)
     return options, opts, stream
 
 

@@ -47,12 +47,16 @@ class ParseUrlLines(beam.DoFn):
                                  f"{path}:{number}: not a URL: {line[:200]!r}")
 
 
-class ReadUrlList(beam.PTransform):
-    """A URL list file -> ``requests`` (url, source_kind) and ``rejects``."""
+class _ReadListFile(beam.PTransform):
+    """Reads the list file at ``path``: only the path goes into the job graph."""
 
     def __init__(self, path: str):
         super().__init__()
         self.path = path
+
+
+class ReadUrlList(_ReadListFile):
+    """A URL list file -> ``requests`` (url, source_kind) and ``rejects``."""
 
     def expand(self, pbegin):
         return (
@@ -63,12 +67,8 @@ class ReadUrlList(beam.PTransform):
         )
 
 
-class ReadFeedList(beam.PTransform):
+class ReadFeedList(_ReadListFile):
     """A feed list file -> one request per distinct feed URL (the file is read by a worker)."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        self.path = path
 
     def expand(self, pbegin):
         return (
