@@ -170,3 +170,8 @@ def test_the_cascade_names_candidates_and_earlier_articles_stored_with_their_hea
     assert list(needs_segments(docs[4:], off)) == ["new-ja"]  # alone in its pool
     assert list(needs_segments(docs[4:], config)) == []
     assert list(needs_segments(docs[1:4], config)) == []  # no new article: nothing to decide
+    # the nearest headlines are searched per language: an earlier article's translation
+    # counts however many closer headlines the new article's own language holds
+    crowd = [pool_doc(f"old-de-{n}", "de", close + rng.normal(scale=0.002, size=close.shape),
+                      existing=True) for n in range(config.candidates + 2)]
+    assert list(needs_segments([docs[0], docs[1], *crowd], config)) == ["new-de", "old-en"]

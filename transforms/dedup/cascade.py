@@ -5,7 +5,9 @@ Embedding five segments per article costs more than extracting it (e5 is ~21M pa
 yet most articles of a real stream have no translated copy and no other report of their
 event. Every article's headline is embedded (one short segment: its vector is the cheap
 cross-language signal); an article gets its other segments embedded only when a document of
-its pool window has a close headline: cosine >= ``gate_cosine`` in another language (on WMT
+its pool window has a close headline among its ``candidates`` nearest of each language
+(``similarity.Neighbours``: exact in small pools, a graph in large ones): cosine >=
+``gate_cosine`` in another language (on WMT
 news 99.7% of documents with a translation have a partner that close) or
 ``gate_same_language`` in its own (stories: 98% of ECB+ articles with a same-event article).
 Everything after (alignment, stories) sees the same vectors it would without the cascade
@@ -23,7 +25,7 @@ import numpy as np
 
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import blocks
+from transforms.dedup.similarity import Neighbours
 
 
 def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[str]:
@@ -43,16 +45,21 @@ def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[s
     if len(usable) < 2 or not len(fresh):
         yield from sorted(flagged)
         return
+    languages = sorted({d.language for d in usable})
     heads = np.vstack([d.vectors[0] for d in usable]).astype(np.float32)
-    languages = np.array([d.language for d in usable])
-    for start, stop in blocks(len(fresh), len(usable)):
-        sims = heads[fresh[start:stop]] @ heads.T
-        for r, row in enumerate(sims):
-            i = int(fresh[start + r])
-            needed = np.where(languages == languages[i], config.gate_same_language,
-                              config.gate_cosine)
-            for j in np.flatnonzero(row >= needed).tolist():
-                if j == i or not pair_allowed(usable[i], usable[j], config):
+    rows_of = {lang: np.array([i for i, d in enumerate(usable) if d.language == lang], np.int64)
+               for lang in languages}
+    queries = heads[fresh]
+    for lang in languages:
+        rows = rows_of[lang]
+        # each language's nearest headlines (one search per language, as alignment does: a
+        # translation is not crowded out by its own language's close headlines)
+        index, value = Neighbours(heads[rows]).top_k(queries, config.candidates + 1)
+        for i, found, sims in zip(fresh.tolist(), index.tolist(), value.tolist(), strict=True):
+            needed = (config.gate_same_language if usable[i].language == lang
+                      else config.gate_cosine)
+            for j, sim in zip(rows[found].tolist(), sims, strict=True):
+                if sim < needed or j == i or not pair_allowed(usable[i], usable[j], config):
                     continue
                 flagged.add(usable[i].member.article_id)
                 if not usable[j].member.existing or len(usable[j].vectors) == 1:
