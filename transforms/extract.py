@@ -14,7 +14,8 @@ leaves a short text that is less than half of what the balanced focus finds, the
 extraction is the fallback (precision skips trafilatura's own rescue stages, so it can lose a
 short story, a recipe's lists or a table). Other pages (recipes, products, FAQs) keep the
 balanced focus, whose lists and tables are their content. Chosen on half of ``../shared/eval``
-(``bench/extraction.py`` prints both halves).
+(``bench/extraction.py`` prints both halves). Before either run, ``transforms.tree_repairs``
+joins a story split into chunks and keeps linked subheadings (layouts trafilatura loses text on).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from trafilatura.utils import load_html
 from transforms.flags import page_signals
 from transforms.progress import Progress
 from transforms.rejects import REJECTS, guarded, reject
+from transforms.tree_repairs import repair_tree
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
@@ -202,6 +204,7 @@ def extract_page(html: str, url: str) -> dict[str, Any]:
         published = match.group(1) if match else None
     meta = page_metadata(tree, url, published)
     signals = page_signals(tree, html, url)
+    repair_tree(tree, html, signals["declared_article"])  # after metadata: it moves elements
     text = main_text(tree, url, [xpath for marker, xpath in PRUNE_XPATH if marker in html] or None,
                      signals["declared_article"])
     if not text.strip():
