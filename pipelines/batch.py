@@ -330,9 +330,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "Ledger" >> AssignRevisions(page_state)
     )
     rejects.append(enriched.rejects)
-    marked, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects,
-                                           processes_per_machine(p.options))
-    final = marked | "CopyContent" >> MarkCopyContent()
+    final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects,
+                                          processes_per_machine(p.options))
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     checked_rejects = (
@@ -379,7 +378,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
 def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
                  processes: int = 1, extra_history=None):
     """Signatures, then exact / near / translation edges against this run and recent history,
-    then copy groups, stories and the clusters rows. Records whose signature fails are
+    then copy groups, stories and the clusters rows, and the group-dependent content columns
+    (a group's canonical member may be a history row). Records whose signature fails are
     appended to ``rejects``."""
     levels = opts.levels()
     near_config = NearConfig(threshold=opts.near_threshold)
@@ -452,6 +452,7 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
     clusters = final | "Clusters" >> Clusters(run_id)
     edges = (extra or [articles.pipeline | "NoEdges" >> beam.Create([])]) | "DetectorEdges" >> (
         beam.Flatten())
+    final = final | "CopyContent" >> MarkCopyContent(earlier=[history, *extra_pool])
     return final, clusters, edges
 
 
@@ -539,9 +540,7 @@ def clean_and_enrich(articles: list, run_id: str) -> tuple[Any, list]:
 def deduplicate(opts: NewsflowOptions, run_id: str, articles, rejects: list, extra_history):
     """The batch run's duplicate detection plus ``extra_history(signed)`` in the pool; then the
     group-dependent content columns. Returns ``(articles, clusters, edges)``."""
-    marked, clusters, edges = _deduplicate(articles.pipeline, opts, run_id, articles, rejects,
-                                           1, extra_history)
-    return marked | "CopyContent" >> MarkCopyContent(), clusters, edges
+    return _deduplicate(articles.pipeline, opts, run_id, articles, rejects, 1, extra_history)
 
 
 def make_options(argv: list[str]) -> tuple[PipelineOptions, NewsflowOptions]:

@@ -82,3 +82,47 @@ def test_copy_credits_its_canonical():
     assert mark_copy(dict(copy), {"canon": "other.example"})[
         "attribution_matches_canonical"] is False
     assert matches_canonical(None, "x.example") is None
+
+
+def test_copy_a_run_later_is_compared_with_its_canonical_from_history(tmp_path):
+    """Run 1 stores the Reuters original; run 2 brings two copies of it: one that credits
+    Reuters, one that credits AFP. The canonical member is run 1's row (history), whose domain
+    the copies' credits are compared with."""
+    import json
+
+    import duckdb
+
+    from pipelines.batch import run
+
+    story = ("Asian shares slipped on Monday as investors weighed fresh trade tensions and a "
+             "weaker yuan while oil prices steadied after last week's sharp fall in crude "
+             "stocks that traders said reflected a slowdown in refinery demand across the "
+             "region and the first signs of cooling factory activity in China and Japan")
+
+    def write(name: str, rows: list[dict]) -> str:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        return str(path)
+
+    def article(url: str, text: str, hour: int) -> dict:
+        return {"url": url, "title": "Asian shares slip", "text": text, "language": "en",
+                "published_at": f"2024-05-06T{hour:02d}:00:00+00:00"}
+
+    root = str(tmp_path / "out")
+    base = ["--output", root, "--dedup_levels", "exact,near", "--history_days", "2"]
+    run(["--jsonl", write("first.jsonl", [
+        article("https://www.reuters.com/markets/asia-shares", f"TOKYO (Reuters) - {story}.", 8),
+    ]), *base])
+    run(["--jsonl", write("second.jsonl", [
+        article("https://mirror.example/asia-shares", f"{story}, Reuters reported.", 10),
+        article("https://other.example/asia-shares", f"{story}, AFP reported.", 11),
+    ]), *base])
+    rows = {url: (dup, credited, matches) for url, dup, credited, matches in duckdb.connect(
+    ).execute(f"select url, duplicate_of, attributed_source, attribution_matches_canonical "
+              f"from read_parquet('{root}/articles/**/*.parquet', hive_partitioning = true)"
+              ).fetchall()}
+    # the original credits its own wire (dateline) and, not being a copy, is compared with none
+    assert rows["https://www.reuters.com/markets/asia-shares"] == (None, "reuters.com", None)
+    assert rows["https://mirror.example/asia-shares"][0] is not None  # a copy of run 1's row
+    assert rows["https://mirror.example/asia-shares"][1:] == ("reuters.com", True)
+    assert rows["https://other.example/asia-shares"][1:] == ("afp.com", False)

@@ -4,9 +4,11 @@
   language) that names no translator (``transforms.flags``).
 - ``attribution_matches_canonical``: for a copy, whether the outlet it credits is the canonical
   member's domain (a syndication partner crediting the original: true; a copy crediting a wire
-  while the canonical is another site: false; nothing credited, or the canonical not in this
-  run: null). Only the canonical domains of groups with copies travel (a side input), not the
-  articles.
+  while the canonical is another site: false; nothing credited: null). The canonical member
+  may be an earlier run's article (history, or a stream's earlier window): its row carries
+  ``source_domain`` among the history columns, so a copy arriving a run later is compared
+  with it as within one run. Only the canonical domains of groups with copies travel (a side
+  input), not the articles.
 """
 
 from __future__ import annotations
@@ -31,8 +33,29 @@ def mark_copy(record: dict[str, Any], canonical_domains: dict[str, str]) -> dict
     return record
 
 
+def group_head(row: dict[str, Any]) -> bool:
+    """An earlier article that is its copy group's canonical member (the group is named by it)."""
+    return (row.get("copy_group_id") or row["article_id"]) == row["article_id"]
+
+
+def _canonical_domain(group: tuple[str, dict[str, list]]) -> list[tuple[str, str]]:
+    """(group id, canonical domain) for a group with copies in this run; this run's canonical
+    member first, else the earlier one."""
+    key, members = group
+    if not members["copy"]:
+        return []
+    domain = next((d for d in (*members["canonical"], *members["earlier"]) if d), None)
+    return [(key, domain)] if domain else []
+
+
 class MarkCopyContent(beam.PTransform):
-    """Articles with duplicates marked -> the same articles with the group-dependent columns."""
+    """Articles with duplicates marked -> the same articles with the group-dependent columns.
+    ``earlier``: PCollections of earlier articles that were in the dedup pool (history rows),
+    whose group heads can be a copy group's canonical member."""
+
+    def __init__(self, earlier: list | tuple = ()):
+        super().__init__()
+        self.earlier = list(earlier)
 
     def expand(self, articles):
         with_copies = (
@@ -46,11 +69,15 @@ class MarkCopyContent(beam.PTransform):
             | "CanonicalDomains" >> beam.Map(
                 lambda r: (r.get("copy_group_id") or r["article_id"], r.get("source_domain")))
         )
+        earlier = (
+            (self.earlier or [articles.pipeline | "NoEarlier" >> beam.Create([])])
+            | "AllEarlier" >> beam.Flatten()
+            | "EarlierGroupHeads" >> beam.Filter(group_head)
+            | "EarlierDomains" >> beam.Map(lambda r: (r["article_id"], r.get("source_domain")))
+        )
         domains = (
-            {"copy": with_copies, "canonical": canonicals}
+            {"copy": with_copies, "canonical": canonicals, "earlier": earlier}
             | "JoinGroups" >> beam.CoGroupByKey()
-            | "GroupsWithCopies" >> beam.FlatMap(
-                lambda kv: [(kv[0], d) for d in kv[1]["canonical"] if d] if kv[1]["copy"]
-                else [])
+            | "GroupsWithCopies" >> beam.FlatMap(_canonical_domain)
         )
         return articles | "MarkCopies" >> beam.Map(mark_copy, beam.pvalue.AsDict(domains))

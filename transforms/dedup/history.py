@@ -39,7 +39,8 @@ from transforms.embedding import pack
 #: Columns an earlier run's article contributes to this run's duplicate detection.
 HISTORY_COLUMNS = ["article_id", "url", "final_url", "canonical_url", "language", "published_at",
                    "fetched_at", "content_hash", "word_count", "copy_group_id", "story_id",
-                   "minhash", "seg_vectors", "seg_dim", "anchors", "story_names", "embedder"]
+                   "minhash", "seg_vectors", "seg_dim", "anchors", "story_names", "embedder",
+                   "source_domain"]  # the last for ``attribution_matches_canonical``
 #: Columns that only mean something next to the embedder that made them.
 VECTOR_COLUMNS = ("seg_vectors", "seg_dim")
 OTHER_EMBEDDER = "history_other_embedder"
