@@ -89,8 +89,8 @@ def test_segments_in_order_at_low_margins_are_a_borderline_link():
 
 
 def test_two_segment_documents_need_one_pair_at_the_one_sentence_margin():
-    def two(first: float, second: float) -> np.ndarray:
-        sub = np.full((2, 5), 0.95)
+    def two(first: float, second: float, longer: int = 3) -> np.ndarray:
+        sub = np.full((2, longer), 0.95)
         sub[0, 0], sub[1, 1] = first, second
         return sub
 
@@ -98,6 +98,27 @@ def test_two_segment_documents_need_one_pair_at_the_one_sentence_margin():
     assert score(two(1.06, 0.9)) is not None  # one turn, clearly
     assert score(two(1.03, 0.9)) is None  # one turn at the usual margin: chance
     assert score(two(0.99, 0.9)) is None
+    # against a five-segment document one turn is a chance match (a list item, a date line)
+    assert score(two(1.06, 0.9, longer=5)) is None
+    assert score(two(1.03, 1.03, longer=5)) == 1.0
+
+
+def test_short_documents_of_equal_length_align_at_the_short_pair_margin():
+    config = TranslationConfig()
+    base = sentences(2)
+    near = [doc("a", "en", base), doc("b", "uk", base + RNG.normal(scale=0.01, size=(2, 64)))]
+    far = [doc("a", "en", base), doc("b", "uk", RNG.normal(size=(2, 64)))]  # cosine ~0
+    between = (config.short_pair_margin + config.short_margin) / 2  # 1.035
+    one = np.array([[between]])
+    assert pair_score(one, near[0], near[1], config) == 1.0  # two chat turns, one sentence each
+    assert pair_score(one, far[0], far[1], config) is None  # vectors apart: the cascade's gate
+    assert pair_score(np.array([[between, 0.9]]), near[0], near[1], config) is None  # 1 vs 2
+    assert pair_score(np.array([[config.short_margin + 0.01, 0.9]]), near[0], near[1],
+                      config) == 1.0
+    two = np.array([[between, 0.95], [0.95, 0.99]])  # two turns, one aligned
+    assert pair_score(two, near[0], near[1], config) is not None
+    assert pair_score(np.array([[config.short_pair_margin - 0.005, 0.95], [0.95, 0.99]]),
+                      near[0], near[1], config) is None
 
 
 def test_ordered_chain():

@@ -141,16 +141,26 @@ def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfi
     best_b, best_a = sub.argmax(axis=1), sub.argmax(axis=0)
     mutual = [(x, int(y)) for x, y in enumerate(best_b) if best_a[y] == x]
     shorter = min(sub.shape)
-    # one-sentence documents (chat lines, product titles) align by chance more often
+    # one-sentence documents (chat lines, product titles) align by chance more often, but
+    # hardly with a document of their own length: two short documents of equal length
+    # (a translated chat turn) align at short_pair_margin (a single segment is the whole
+    # text there: at gate_cosine the cascade embedded both in full)
+    pair_margin = (config.short_pair_margin
+                   if sub.shape[0] == sub.shape[1] <= config.short_pair_segments
+                   and _close(a, b, config) else None)
     needed = config.short_margin if shorter == 1 else config.segment_margin
+    if pair_margin is not None:
+        needed = min(needed, pair_margin)
     aligned = sum(1 for x, y in mutual if sub[x, y] >= needed)
     fraction = aligned / shorter
     enough = aligned >= config.min_aligned or (shorter == 1 and aligned == 1)
-    if not enough and shorter == 2 and aligned == 1:
+    if not enough and shorter == 2 and aligned == 1 and max(sub.shape) <= 3:
         # a two-turn chat often opens with a greeting that aligns with any other: its other
-        # turn aligned at the one-sentence margin is enough (WMT all domains, both halves of
-        # the doc_keys: grouped R +.009, precision unchanged, news unchanged)
-        enough = any(sub[x, y] >= config.short_margin for x, y in mutual)
+        # turn aligned at the one-sentence margin (short_pair_margin against another two-turn
+        # chat) is enough; never against a longer document, where a list item ("1.") or a
+        # date line is a chance match
+        two_margin = max(pair_margin or config.short_margin, config.segment_margin)
+        enough = any(sub[x, y] >= two_margin for x, y in mutual)
     if enough and fraction >= config.min_aligned_fraction:
         # numbers veto only borderline pairs: translators convert units (130 miles -> 210 km)
         clear = shorter > 1 and fraction >= WEAK_TRANSLATION
@@ -163,6 +173,12 @@ def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfi
     if covered >= 3 and covered / shorter >= needed_chain and _numbers_agree(a, b):
         return 0.3 * covered / shorter  # ranks below every pair aligned at segment_margin
     return None
+
+
+def _close(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
+    """Mean segment vectors at the cascade's cross-language gate (``gate_cosine``) or above."""
+    va, vb = a.vectors.mean(axis=0), b.vectors.mean(axis=0)
+    return float(va @ vb) >= config.gate_cosine * float(np.linalg.norm(va) * np.linalg.norm(vb))
 
 
 def ordered_chain(pairs: list[tuple[int, int]]) -> int:

@@ -12,6 +12,10 @@ class TranslationConfig:
     neighbours: int = 8  # k of the ratio margin
     segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
     short_margin: float = 1.05  # ...and this one when a document has a single segment
+    # ...but two documents of short_pair_segments or fewer, of equal length, at this one (WMT
+    # all domains: en-uk chat turns, one sentence each, are mutual best at margin 1.02-1.05)
+    short_pair_margin: float = 1.02
+    short_pair_segments: int = 2
     min_aligned_fraction: float = 0.4  # of the shorter document's segments
     min_aligned: int = 2  # documents with one segment need their single segment aligned
     # weakly modelled languages (Hausa) align in order at lower margins: an order-preserving
