@@ -196,3 +196,27 @@ def test_the_cascade_names_candidates_and_earlier_articles_stored_with_their_hea
     crowd = [pool_doc(f"old-de-{n}", "de", close + rng.normal(scale=0.002, size=close.shape),
                       existing=True) for n in range(config.candidates + 2)]
     assert list(needs_segments([docs[0], docs[1], *crowd], config)) == ["new-de", "old-en"]
+
+
+def test_the_cascade_story_gate_needs_more_than_a_close_headline():
+    """Headlines of one language lie close whatever they report (a raw cosine gate passed
+    them all); two reports of one event share their centred direction and rare names."""
+    from transforms.dedup.cascade import needs_segments
+
+    rng = np.random.default_rng(5)
+    config = TranslationConfig()
+    common = np.ones(384) / np.sqrt(384)
+    n = config.story_min_pool + 4
+    heads = unit_rows(common + rng.normal(scale=0.02, size=(n, 384)))
+    heads[1] = unit_rows(heads[0] + rng.normal(scale=0.01, size=384))[0]  # the same event
+    names = [("obm", "brln", f"x{k}") for k in range(2)] + [(f"y{k}",) for k in range(n - 2)]
+    docs = [PoolDoc(Member(f"a{k:02d}", 0.0, 0.0, True, True, False, None, "en"), "en",
+                    heads[k:k + 1], frozenset(), 0, True, names[k]) for k in range(n)]
+    raw = heads @ heads.T
+    assert raw[np.triu_indices(n, 1)].min() >= 0.82  # what the raw same-language gate took
+    assert list(needs_segments(docs, config)) == ["a00", "a01"]
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.atleast_2d(vectors)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

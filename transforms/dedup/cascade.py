@@ -19,6 +19,7 @@ headline is close to it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,6 +27,7 @@ import numpy as np
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.pools import PoolDoc, pair_allowed
 from transforms.dedup.similarity import Neighbours
+from transforms.dedup.stories import story_pair_allowed, story_vectors
 
 
 def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[str]:
@@ -45,23 +47,49 @@ def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[s
     if len(usable) < 2 or not len(fresh):
         yield from sorted(flagged)
         return
-    languages = sorted({d.language for d in usable})
-    heads = np.vstack([d.vectors[0] for d in usable]).astype(np.float32)
-    rows_of = {lang: np.array([i for i, d in enumerate(usable) if d.language == lang], np.int64)
-               for lang in languages}
-    queries = heads[fresh]
-    for lang in languages:
-        rows = rows_of[lang]
-        # each language's nearest headlines (one search per language, as alignment does: a
-        # translation is not crowded out by its own language's close headlines)
-        index, value = Neighbours(heads[rows]).top_k(queries, config.candidates + 1)
-        for i, found, sims in zip(fresh.tolist(), index.tolist(), value.tolist(), strict=True):
-            needed = (config.gate_same_language if usable[i].language == lang
-                      else config.gate_cosine)
-            for j, sim in zip(rows[found].tolist(), sims, strict=True):
-                if sim < needed or j == i or not pair_allowed(usable[i], usable[j], config):
-                    continue
-                flagged.add(usable[i].member.article_id)
-                if not usable[j].member.existing or len(usable[j].vectors) == 1:
-                    flagged.add(usable[j].member.article_id)
+    heads = [d if len(d.vectors) == 1 else dataclasses.replace(d, vectors=d.vectors[:1])
+             for d in usable]
+    for i, j in (*translation_pairs(heads, fresh, config), *story_pairs(heads, fresh, config)):
+        flagged.add(usable[i].member.article_id)
+        if not usable[j].member.existing or len(usable[j].vectors) == 1:
+            flagged.add(usable[j].member.article_id)
     yield from sorted(flagged)
+
+
+def translation_pairs(heads: list[PoolDoc], fresh: np.ndarray,
+                      config: TranslationConfig) -> Iterator[tuple[int, int]]:
+    """(new document, document of another language) whose headlines' cosine reaches
+    ``gate_cosine``, among the new one's ``candidates`` nearest headlines of each language
+    (one search per language, as alignment does: a translation is not crowded out by closer
+    headlines of its own language)."""
+    vectors = np.vstack([d.vectors[0] for d in heads]).astype(np.float32)
+    languages = np.array([d.language for d in heads])
+    for lang in sorted(set(languages.tolist())):
+        rows = np.flatnonzero(languages == lang)
+        queries = fresh[languages[fresh] != lang]
+        if not len(queries):
+            continue
+        index, value = Neighbours(vectors[rows]).top_k(vectors[queries], config.candidates)
+        for i, found, sims in zip(queries.tolist(), index.tolist(), value.tolist(),
+                                  strict=True):
+            for j, sim in zip(rows[found].tolist(), sims, strict=True):
+                if sim >= config.gate_cosine and pair_allowed(heads[i], heads[j], config):
+                    yield i, j
+
+
+def story_pairs(heads: list[PoolDoc], fresh: np.ndarray,
+                config: TranslationConfig) -> Iterator[tuple[int, int]]:
+    """(new document, any other) whose story similarity *from their headlines*
+    (``stories.story_vectors`` on headline vectors: the headline with its language's average
+    direction removed, and the rarity-weighted names of the whole text) reaches
+    ``gate_story``, among the new one's ``story_neighbours`` nearest. A raw headline cosine
+    cannot tell an event from a topic (unrelated headlines of one language reach .82 and
+    more); the centred headline and shared rare names can. Pools too small to centre use the
+    stories' own raw threshold."""
+    vectors, threshold = story_vectors(heads, config)
+    needed = config.gate_story if len(heads) >= config.story_min_pool else threshold
+    index, value = Neighbours(vectors).top_k(vectors[fresh], config.story_neighbours + 1)
+    for i, found, sims in zip(fresh.tolist(), index.tolist(), value.tolist(), strict=True):
+        for j, sim in zip(found, sims, strict=True):
+            if i != j and sim >= needed and story_pair_allowed(heads[i], heads[j], config):
+                yield i, j

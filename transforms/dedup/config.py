@@ -46,7 +46,7 @@ class TranslationConfig:
     # the cascade (cascade.py): headline cosine that makes a document a candidate, so its
     # other segments are embedded
     gate_cosine: float = 0.8  # to a document in another language
-    gate_same_language: float = 0.82  # to one in its own language (stories)
+    gate_story: float = 0.3  # story similarity from headline vectors (stories.story_vectors)
     cascade: bool = True  # False: every new document is a candidate (streams, --no_cascade)
     window_days: int = 1
     embedder: str = "e5"

@@ -51,9 +51,10 @@ class SegmentCandidates(beam.PTransform):
 
     def expand(self, articles):
         config = self.config
+        window = max(config.window_days, config.story_window_days)  # the pools stories see
         return (
             articles
-            | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, config.window_days))
+            | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))
             | "GroupPools" >> beam.GroupByKey()
             | "Candidates" >> beam.FlatMap(lambda kv: needs_segments(_pool_docs(kv[1]), config))
             | "Once" >> beam.Distinct()
