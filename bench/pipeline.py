@@ -17,7 +17,8 @@ otherwise idle machine if you can: the load average is printed next to each figu
 
 ``--stages`` runs newsflow's own per-record steps on the same pages in this process, without a
 runner, and prints the CPU seconds of each (model loads, extraction, cleaning, enrichment and
-each content column, the headline and candidate embeddings of the cascade): where a run's CPU
+each content column, the story names, the headline embeddings, the cascade's gate over the
+day pools and the embedding of its candidates' other segments): where a run's CPU
 goes, to read next to the whole runs' CPU seconds (the rest is the runner, dedup and writing).
 """
 
@@ -120,8 +121,9 @@ def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
     from transforms.attribution import attributed_source
     from transforms.clean import clean_article
     from transforms.dedup.config import TranslationConfig
-    from transforms.dedup.segments import segments
-    from transforms.embedding import load_embedder, threads_per_process
+    from transforms.dedup.segments import anchors, segments
+    from transforms.dedup.stories import story_names
+    from transforms.embedding import load_embedder, pack, threads_per_process
     from transforms.enrich import LanguageIdentifier, enrich
     from transforms.entities import EntityRecognizer
     from transforms.extract import ExtractError, decode_html, extract_page
@@ -172,14 +174,39 @@ def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
     timed_step("entities", lambda: [recognizer.entities(*item) for item in items])
     timed_step("keywords", lambda: [keywords(*item) for item in items])
     timed_step("attribution", lambda: [attributed_source(r) for r in records])
+    timed_step("story names", lambda: [r.update(story_names=story_names(
+        r.get("title"), r.get("text"))) for r in records])
     per_doc = [segments(r.get("title"), r.get("text") or "", config) for r in records]
-    timed_step(f"embed headlines ({sum(1 for s in per_doc if s)})",
+    heads = timed_step(f"embed headlines ({sum(1 for s in per_doc if s)})",
                        lambda: embedder.embed([s[0] for s in per_doc if s]))
-    rest = [s for segs in per_doc for s in segs[1:]]
-    timed_step(f"embed other segments of all articles ({len(rest)})",
-               lambda: embedder.embed(rest))
-    print(f"  {'sum':44s} {total:7.2f}  (the cascade embeds other segments of candidates "
-          "only: see the run's dedup/segments_embedded counter)")
+    at = 0
+    for record, segs in zip(records, per_doc, strict=True):
+        record.update(seg_vectors=pack(heads[at:at + 1]) if segs else None,
+                      seg_dim=heads.shape[1], anchors=anchors(segs))
+        at += bool(segs)
+    chosen = timed_step("cascade gate (candidates of the day pools)",
+                        lambda: candidates(records, config))
+    rest = [s for r, segs in zip(records, per_doc, strict=True) if r["article_id"] in chosen
+            for s in segs[1:]]
+    timed_step(f"embed candidates' other segments ({len(chosen)} articles, {len(rest)} of "
+               f"{sum(len(s[1:]) for s in per_doc)} segments)", lambda: embedder.embed(rest))
+    print(f"  {'sum':44s} {total:7.2f}")
+
+
+def candidates(records: list[dict], config) -> set[str]:
+    """The cascade's candidates (``cascade.needs_segments``) over the records' day pools, as
+    ``SegmentCandidates`` pools them."""
+    from collections import defaultdict
+
+    from transforms.dedup.cascade import needs_segments
+    from transforms.dedup.pool_edges import _pool_docs, _pool_entries
+
+    pools = defaultdict(list)
+    window = max(config.window_days, config.story_window_days)
+    for record in records:
+        for day, entry in _pool_entries(record, window):
+            pools[day].append(entry)
+    return {a for entries in pools.values() for a in needs_segments(_pool_docs(entries), config)}
 
 
 def newsflow_command(warc: str, out: str, extra: list[str]) -> list[str]:
