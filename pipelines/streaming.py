@@ -54,6 +54,7 @@ from pipelines.batch import (
 )
 from pipelines.direct_fix import tolerate_empty_side_input_bundles
 from pipelines.options import NewsflowOptions, with_default_runner
+from pipelines.preload import preload_models
 from transforms.commit import publish_files, recover
 from transforms.dedup.history import HISTORY_COLUMNS
 from transforms.feeds import RefuseUnusableEntries
@@ -194,6 +195,8 @@ def process_polls(ticks, opts: NewsflowOptions, stream: StreamOptions, run_id: s
                                               opts.feed_min_interval, opts.feed_max_interval)
     requests = polled["requests"] | "EntryWindows" >> beam.WindowInto(window)
     feed_rejects = polled["rejects"] | "FeedRejectWindows" >> beam.WindowInto(window)
+    # each poll's feed state row is committed with the entries that poll emitted
+    feed_state = polled["state"] | "FeedStateWindows" >> beam.WindowInto(window)
     unique, invalid = unique_requests([requests])
     fetchable = unique | "RefuseUnusable" >> beam.ParDo(
         RefuseUnusableEntries()).with_outputs(RefuseUnusableEntries.REJECTS, main="ok")
@@ -224,8 +227,10 @@ def process_polls(ticks, opts: NewsflowOptions, stream: StreamOptions, run_id: s
         | "AllOutcomes" >> beam.Flatten()
         | "CountOutcomes" >> beam.combiners.Count.PerElement()
     )
-    # what a batch run or a restarted stream must not fetch again (``transforms/state.py``)
+    # what a batch run or a restarted stream must not fetch again (``transforms/state.py``),
+    # and the feeds' validators, schedules and seen entries
     state_rows = (
+        feed_state,
         final | "ArticleStateRows" >> beam.Map(
             page_state_row, run_id, "article"),
         rejects
@@ -301,11 +306,14 @@ def run(argv: list[str]) -> tuple[str, Any]:
     Holds the output root's lock while the launcher waits (a batch run on the same root is
     refused meanwhile) and first finishes or rolls back what a killed run left."""
     options, opts, stream = make_options(argv)
-    start, stop, interval = poll_schedule(stream)
+    poll_schedule(stream)  # a usage error before the lock
     runner = str(options.view_as(StandardOptions).runner or "")
     expire_idle = not per_bundle_timers(runner)
     with RootLock(opts.output, opts.run_id, max_age=opts.lock_max_age):
         recover(opts.output)
+        if in_process(runner):  # the launcher is the worker: memory flat from the first poll
+            preload_models(opts)
+        start, stop, interval = poll_schedule(stream)  # the first poll once the models are in
         if paced(runner):
             tolerate_empty_side_input_bundles()
         pipeline = beam.Pipeline(options=options)

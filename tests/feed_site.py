@@ -5,7 +5,8 @@ of ``(first poll, path, title, published)`` entries: at the feed's k-th request 
 entries whose first poll is <= k, newest first. A feed whose entries stop changing answers 304
 to a conditional request (the sample server's ETag logic); ``fail`` names ``(feed, k)``
 requests answered with HTTP 500; an entry with a fifth element (a set of polls) is listed at
-those polls only. Requests to each feed are counted in ``polls``.
+those polls only. Requests to each feed are counted in ``polls``, the ETag each sent back in
+``validators_sent``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class GrowingSite:
         self.feeds, self.fail, self.frozen_at = feeds, set(fail), frozen_at
         self.polls: dict[str, int] = {}  # requests per feed
         self.log: list[tuple[float, str, int]] = []  # (time, path, status)
+        self.validators_sent: list[tuple[str, str | None]] = []  # (feed, If-None-Match)
         self.published: dict[str, float] = {}  # page path -> when a feed first listed it
         self._lock = threading.Lock()
         # not started: used for its ``resolve`` only (the sample's pages, or ``pages``)
@@ -92,6 +94,7 @@ class GrowingSite:
                 return 404, b"", {}
             with self._lock:
                 poll = self.polls[name] = self.polls.get(name, 0) + 1
+                self.validators_sent.append((name, headers.get("If-None-Match")))
             if self.on_poll is not None:
                 self.on_poll(name, poll)
             if (name, poll) in self.fail:

@@ -73,12 +73,16 @@ def stream_run(tmp_path_factory):
             "--window", "2s", "--max-polls", "5", *FETCH_ARGS])
         assert str(result.state) == "DONE"
         polls, log = dict(site.polls), list(site.log)
-        # a restarted stream: new feed state, but what the first one committed is not redone
+        # a restarted stream: it starts from the committed feed state (validators, seen
+        # entries), and what the first one committed is not redone
         HttpClient._robots.clear()
         restart_id, restart = streaming.run([
             "--feeds", str(feeds), "--output", output, "--poll-interval", "1s",
             "--window", "2s", "--max-polls", "2", *FETCH_ARGS])
         assert str(restart.state) == "DONE"
+        restart_log = [(path, status) for _, path, status in site.log[len(log):]
+                       if path.startswith("/live/")]
+        restart_sent = site.validators_sent[sum(polls.values()):]
         # the same feeds, as they finally are, through a batch run into another root
         site.frozen_at = 99
         HttpClient._robots.clear()
@@ -86,7 +90,8 @@ def stream_run(tmp_path_factory):
         _, batch_result = run_batch(["--feeds", str(feeds), "--output", batch_out, *FETCH_ARGS])
         assert str(batch_result.state) == "DONE"
     yield {"base": site.base, "polls": polls, "log": log, "output": output, "run_id": run_id,
-           "batch": batch_out, "restart_id": restart_id}
+           "batch": batch_out, "restart_id": restart_id, "restart_log": restart_log,
+           "restart_sent": restart_sent}
 
 
 def test_every_entry_once_and_the_translation_joins_its_original(stream_run):
@@ -146,8 +151,19 @@ def test_one_commit_per_window_naming_every_file(stream_run):
     assert not list(Path(output, "_tmp").glob("**/*.parquet"))
 
 
-def test_a_restarted_stream_adds_nothing(stream_run):
+def test_a_restarted_stream_polls_conditionally_and_adds_nothing(stream_run):
     output = stream_run["output"]
+    # the feeds' validators came back from the committed ``_state``: every poll of the
+    # restarted stream was conditional, and the unchanged feeds answered 304
+    assert sorted(stream_run["restart_log"]) == sorted(
+        (f"/live/{name}.xml", 304) for name in SCHEDULE for _ in range(2))
+    assert all(etag for _, etag in stream_run["restart_sent"])
+    assert len(stream_run["restart_sent"]) == 6
+    feed_rows = connect(output).execute(
+        "select count(*), count(distinct url_key) from read_parquet(?)",
+        [f"{output}/_state/kind=feed/*.parquet"]).fetchone()
+    assert feed_rows[1] == 3 and feed_rows[0] >= 3  # one row per poll that changed a feed
+    # nothing new: the restarted stream's windows committed nothing
     assert streaming.committed_windows(output, stream_run["restart_id"]) == []
     con = connect(output)
     assert con.execute("select count(*) from articles").fetchone()[0] == 7

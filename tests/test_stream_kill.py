@@ -3,8 +3,9 @@
 The stream is a real subprocess (``python -m pipelines.cli stream``) polling a loopback feed;
 the test hook ``NEWSFLOW_TEST_PAUSE_AT=commit:2`` (transforms/testhook.py) stops it after the
 first file of its first window was moved into the dataset, before the window's manifest.
-Nothing of that window may be visible; the restart completes the commit (rolled forward) and
-polls afresh: every entry still listed ends up stored exactly once.
+Nothing of that window may be visible; the restart completes the commit (rolled forward),
+polls conditionally with the feed state that commit held, and every entry still listed ends up
+stored exactly once.
 """
 
 from __future__ import annotations
@@ -74,10 +75,15 @@ def test_killed_mid_commit_then_restarted_stores_every_entry_once(tmp_path):
         assert streaming.committed_windows(str(output), killed) == []
 
         HttpClient._robots.clear()
+        before = len(site.validators_sent)
         restart_id, result = streaming.run([
             "--feeds", str(feeds), "--output", str(output), "--poll-interval", "1s",
             "--window", "2s", "--max-polls", "1", *FETCH_ARGS])
         assert str(result.state) == "DONE"
+        # the rolled-forward window held the feed's state row: the restart's first poll
+        # sends back an ETag (a new pipeline: it can only come from the committed state)
+        (_, etag), *_ = site.validators_sent[before:]
+        assert etag is not None
     base = site.base
     assert _articles(output) == sorted(base + e[1] for e in FEED["f"])  # each exactly once
     (first,) = streaming.committed_windows(str(output), killed)  # rolled forward

@@ -148,6 +148,74 @@ def test_polls_follow_each_feeds_schedule(tmp_path):
     assert site.polls == {"cached": 3, "failing": 3}  # cached: 0, 100, 2000; failing: 0, 50, 2000
 
 
+STATE_ROWS: list[dict] = []  # feed state rows a pipeline yielded (same process)
+
+
+def _keep_state(row: dict) -> dict:
+    STATE_ROWS.append(row)
+    return row
+
+
+def test_a_restarted_stream_starts_from_the_committed_feed_state(tmp_path):
+    """The first stream's feed rows, written where a window commit puts them, give the second
+    stream its validators (a conditional first poll) and its seen entries."""
+    from transforms.sinks import write_parquet
+
+    feed = {"f": [(1, "/a.html", "A", _utc(2023, 1, 1)), (1, "/b.html", "B", _utc(2023, 1, 1)),
+                  (3, "/c.html", "C", _utc(2023, 1, 2))]}
+    with GrowingSite(feed) as site:
+        STATE_ROWS.clear()
+        p, polled = _polled(site, tmp_path, ticks([T0, T0 + 8]), ttl=100.0)
+        polled["state"] | beam.Map(_keep_state)
+        assert_that(_emitted(polled["requests"], site.base),
+                    equal_to([("/a.html", 0.0), ("/b.html", 0.0)]))
+        p.run().wait_until_finish()
+        assert [r["outcome"] for r in STATE_ROWS] == ["fetched"]  # the 304 changed nothing
+        write_parquet(str(tmp_path / "out" / "_state" / "kind=feed" / "part-s1.parquet"),
+                      STATE_ROWS, "state")
+        etag = site.validators_sent[1][1]
+        assert etag  # the first stream's second poll was conditional
+        # restarted: poll 3 lists a, b and c
+        p, polled = _polled(site, tmp_path, ticks([T0 + 16, T0 + 24]), ttl=100.0)
+        assert_that(_emitted(polled["requests"], site.base), equal_to([("/c.html", 16.0)]))
+        p.run().wait_until_finish()
+        assert site.validators_sent[2] == ("f", etag)  # its first poll: conditional
+        assert site.validators_sent[3][1] not in (None, etag)  # then poll 3's ETag
+    assert [status for _, path, status in site.log if path.startswith("/live/")] == [
+        200, 304, 200, 304]
+
+
+def test_restored_feed_state_from_stream_and_batch_rows():
+    from transforms.polling import feed_state_row, restored_feed_state
+    from transforms.schedule import parsed_feed_row
+
+    url = "http://x/feed.xml"
+    schedule = {"failures": 0, "due": T0 + 600, "interval": 600.0}
+    ok = feed_state_row(url, "fetched", T0, {"etag": '"e1"', "last_modified": None}, schedule,
+                        {"guid-a": T0 - 50, "guid-old": T0 - 5000}, '[{"url": "http://x/a"}]')
+    restored = restored_feed_state([ok], T0 + 10, ttl=1000.0)
+    assert restored == {"validators": {"etag": '"e1"', "last_modified": None},
+                        "seen": {"guid-a": T0 - 50},  # older than the ttl: forgotten
+                        "schedule": schedule, "listing": '[{"url": "http://x/a"}]'}
+    assert restored_feed_state([ok], T0 + 1000, ttl=1000.0) is None  # the feed was forgotten
+    # two failures after it: validators of the last good poll, backoff from the last failure
+    failures = [feed_state_row(url, "failed", T0 + k, None, {"failures": k, "due": None,
+                                                            "interval": 600.0}, {}, None, "x")
+                for k in (1, 2)]
+    assert failures[0]["etag"] is None and failures[0]["next_fetch_at"] is None
+    restored = restored_feed_state([*failures, ok], T0 + 10, ttl=1000.0)
+    assert restored["validators"]["etag"] == '"e1"' and restored["seen"] == {"guid-a": T0 - 50}
+    assert restored["schedule"] == {"failures": 2, "due": T0 + 2 + 1800, "interval": 600.0}
+    # a batch run's row: its entry list is what it saw
+    when = dt.datetime.fromtimestamp(T0, dt.timezone.utc)
+    batch = parsed_feed_row({"url": url, "fetched_at": when, "ttl": "20",
+                             "response_headers": {"etag": '"b"'}}, "run1")
+    batch.update(time=when, entries='[{"url": "http://x/p", "entry_id": "g1"}]')
+    restored = restored_feed_state([batch], T0 + 10, ttl=1000.0)
+    assert restored["seen"] == {"g1": T0} and restored["validators"]["etag"] == '"b"'
+    assert restored["schedule"] == {"failures": 0, "due": T0 + 1200, "interval": 1200.0}
+
+
 # ---------------------------------------------------------------------------------------------
 # the whole stream under TestStream: windows of 10 s
 

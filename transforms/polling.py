@@ -19,11 +19,20 @@ good poll the feed's own ``ttl`` / ``sy:updatePeriod`` and its server's ``Cache-
 ``--feed-max-interval``; a feed that says nothing is polled at every tick); after two failed
 polls in a row it waits ``backoff(failures)`` (30 min, doubling, at most a day). A tick before
 that skips the feed (counters ``poll/feed_not_due``, ``poll/feed_backoff``), not an error.
+
+Across restarts: every poll that changes a feed's state (a 200, a failure, a 304 that moves
+its schedule) also yields a ``_state`` row (``kind=feed``, the batch run's feed row: validators,
+``next_fetch_at``, outcome, the entry list of the last 200, plus the seen map in ``data``),
+timestamped at the poll, so it is committed with the window whose entries it accounts for and
+never ahead of them. A stream's first poll of a feed starts from the latest such row (its own
+or a batch run's) if that is younger than ``entry_ttl``: conditional requests, the schedule and
+backoff, and no entry emitted again that an earlier stream already emitted.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
@@ -39,19 +48,29 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Duration, Timestamp
 
+from transforms.commit import live_files
 from transforms.feeds import FeedError, InputListError, load_feed_list, read_feed
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPolicy, HttpClient
+from transforms.ledger import entries_json
 from transforms.rejects import REJECTS, reject
 from transforms.schedule import (
     MAX_INTERVAL,
     MIN_INTERVAL,
     backoff,
+    consecutive_failures,
     feed_hints,
     http_hints,
     poll_interval,
 )
 from transforms.sinks import matching_files
-from transforms.state import conditional_headers, state_pattern, url_key, validators
+from transforms.state import (
+    conditional_headers,
+    latest_row,
+    state_pattern,
+    state_row,
+    url_key,
+    validators,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +125,97 @@ def after_success(schedule: dict | None, now: float, hints: list[float],
             "interval": interval}
 
 
+def _utc(when: float | None) -> dt.datetime | None:
+    return None if when is None else dt.datetime.fromtimestamp(when, dt.timezone.utc)
+
+
+def feed_state_row(feed_url: str, outcome: str, tick: float, kept: dict | None,
+                   schedule: dict, seen: dict[str, float], listing: str | None,
+                   reason: str | None = None) -> dict:
+    """The ``_state`` row (``kind=feed``) of a poll that changed the feed's state: the batch
+    run's feed row (``transforms/schedule.py``), so a batch run after a stream, or a restarted
+    stream, reads it; ``data`` adds the stream's seen map. ``run_id`` is the window's, set
+    when the window is written."""
+    data: dict[str, Any] = {"interval": schedule.get("interval"), "seen": seen}
+    if reason:
+        data["reason"] = reason
+    failed = outcome == "failed"
+    kept = {} if failed else (kept or {})  # a failed row has no validators (as in a batch run)
+    row = state_row(feed_url, "feed", outcome, "", etag=kept.get("etag"),
+                    last_modified=kept.get("last_modified"),
+                    next_fetch_at=None if failed else _utc(schedule.get("due")),
+                    data=json.dumps(data, sort_keys=True), entries=listing)
+    row["time"] = _utc(tick)
+    return row
+
+
+def _data(row: dict) -> dict:
+    try:
+        data = json.loads(row.get("data") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def restored_feed_state(rows: list[dict], now: float, ttl: float) -> dict | None:
+    """A feed's state at a stream's first poll of it, from its ``_state`` rows (a stream's or a
+    batch run's): ``{"validators", "seen", "schedule", "listing"}``; None when there are no
+    rows or the latest is older than ``ttl`` (the stream would have forgotten the feed)."""
+    rows = sorted(rows, key=lambda r: (r["time"], r.get("run_id") or ""))
+    if not rows or rows[-1]["time"].timestamp() <= now - ttl:
+        return None
+    latest = rows[-1]
+    good = [r for r in rows if r.get("outcome") != "failed"]
+    last_good = latest_row(good) if good else None
+    failures = consecutive_failures(rows)
+    interval = _data(last_good or latest).get("interval")
+    if failures:
+        wait = backoff(failures)
+        due = latest["time"].timestamp() + wait if wait else None
+    else:
+        due = latest["next_fetch_at"].timestamp() if latest.get("next_fetch_at") else None
+    schedule = {"failures": failures, "due": due,
+                "interval": float(interval) if isinstance(interval, (int, float)) else None}
+    seen: dict[str, float] = {}
+    if last_good is not None:
+        stored = _data(last_good).get("seen")
+        if isinstance(stored, dict):  # a stream's row
+            seen = {str(k): float(v) for k, v in stored.items()
+                    if isinstance(v, (int, float)) and v > now - ttl}
+        else:  # a batch run's row: the entries of its last 200, listed then
+            try:
+                listed = json.loads(last_good.get("entries") or "[]")
+            except ValueError:
+                listed = []
+            when = last_good["time"].timestamp()
+            seen = {entry_key(e): when for e in listed
+                    if isinstance(e, dict) and e.get("url")}
+    return {"validators": validators({"etag": (last_good or {}).get("etag"),
+                                      "last-modified": (last_good or {}).get("last_modified")}),
+            "seen": seen, "schedule": schedule,
+            "listing": (last_good or {}).get("entries")}
+
+
+def stored_feed_rows(root: str) -> dict[str, list[dict]]:
+    """The output's committed ``_state`` rows of feeds, by URL key."""
+    rows: dict[str, list[dict]] = {}
+    columns = ["url_key", "outcome", "time", "run_id", "etag", "last_modified",
+               "next_fetch_at", "data", "entries"]
+    for path in live_files(root, matching_files(state_pattern(root, "feed"))):
+        with FileSystems.open(path) as handle:
+            table = pq.read_table(handle, columns=columns)
+        for row in table.to_pylist():
+            rows.setdefault(row["url_key"], []).append(row)
+    return rows
+
+
+@lru_cache(maxsize=4)
+def _feed_rows_at_start(root: str, token: str) -> dict[str, list[dict]]:
+    """``stored_feed_rows`` read once per stream (``token``) and process; only the first poll
+    of each feed reads it (what the stream changes after that is in its own state)."""
+    return stored_feed_rows(root)
+
+
 def feed_targets(tick: Any, feeds_path: str) -> Iterator[tuple[str, float]]:
     """A poll tick -> ``(feed_url, tick)`` per feed of the list, read again at every poll (edits
     take effect at the next poll; an unreadable list skips one poll and keeps all state)."""
@@ -122,29 +232,38 @@ def feed_targets(tick: Any, feeds_path: str) -> Iterator[tuple[str, float]]:
 _VALIDATORS = ReadModifyWriteStateSpec("validators", PickleCoder())
 _SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())  # entry key -> last time listed
 _SCHEDULE = ReadModifyWriteStateSpec("schedule", PickleCoder())  # due, failures, interval
+_LISTING = ReadModifyWriteStateSpec("listing", PickleCoder())  # entry list of the last 200
 _EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
 _VALIDATORS_STATE = beam.DoFn.StateParam(_VALIDATORS)
 _SEEN_STATE = beam.DoFn.StateParam(_SEEN)
 _SCHEDULE_STATE = beam.DoFn.StateParam(_SCHEDULE)
+_LISTING_STATE = beam.DoFn.StateParam(_LISTING)
 _EXPIRY_TIMER = beam.DoFn.TimerParam(_EXPIRY)
 
 
 class PollFeed(beam.DoFn):
     """``(feed_url, tick)`` -> page requests for the feed's new entries (timestamped at the
-    poll); failed polls -> ``rejects`` (stage ``feed``)."""
+    poll); failed polls -> ``rejects`` (stage ``feed``); polls that change the feed's state ->
+    ``state`` (its ``_state`` row, committed with the poll's window).
+
+    With ``root``, a feed's first poll in this stream starts from the output's committed feed
+    state (``restored_feed_state``)."""
 
     REJECTS = REJECTS
+    STATE = "state"
 
     def __init__(self, policy: FetchPolicy, entry_ttl: float = DEFAULT_ENTRY_TTL,
                  expire_idle: bool = True, floor: float = MIN_INTERVAL,
-                 ceiling: float = MAX_INTERVAL):
+                 ceiling: float = MAX_INTERVAL, root: str | None = None):
         self.policy, self.entry_ttl, self.expire_idle = policy, entry_ttl, expire_idle
-        self.floor, self.ceiling = floor, ceiling
+        self.floor, self.ceiling, self.root = floor, ceiling, root
+        self.token = uuid.uuid4().hex  # one reading of ``_state`` per stream and process
         self.polls = Metrics.counter("poll", "polls")
         self.not_modified = Metrics.counter("poll", "not_modified")
         self.new_entries = Metrics.counter("poll", "new_entries")
         self.known_entries = Metrics.counter("poll", "known_entries")
         self.expired = Metrics.counter("poll", "expired_feeds")
+        self.restored = Metrics.counter("poll", "restored_feeds")
 
     def setup(self):
         self.client = HttpClient(self.policy)
@@ -152,64 +271,100 @@ class PollFeed(beam.DoFn):
     def teardown(self):
         self.client.close()
 
+    def _restore(self, feed_url: str, tick: float, stored_validators, stored_seen,
+                 stored_listing) -> dict | None:
+        """The feed's committed state, into this stream's state cells (first poll only)."""
+        if not self.root:
+            return None
+        rows = _feed_rows_at_start(self.root, self.token).get(url_key(feed_url), [])
+        restored = restored_feed_state(rows, tick, self.entry_ttl)
+        if restored is None:
+            return None
+        self.restored.inc()
+        stored_validators.write(restored["validators"])
+        stored_seen.write(restored["seen"])
+        stored_listing.write(restored["listing"])
+        return restored["schedule"]
+
     def process(self, element: tuple[str, float],
                 timestamp=beam.DoFn.TimestampParam,
                 stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE,
-                stored_schedule=_SCHEDULE_STATE, expiry=_EXPIRY_TIMER) -> Iterator:
+                stored_schedule=_SCHEDULE_STATE, stored_listing=_LISTING_STATE,
+                expiry=_EXPIRY_TIMER) -> Iterator:
         feed_url, tick = element
+        tick = float(tick)
         if self.expire_idle:  # still listed, even when not due: not idle
             expiry.set(Timestamp.of(timestamp) + Duration.of(self.entry_ttl))
         schedule = stored_schedule.read()
-        skipped = skip_reason(schedule, float(tick))
+        if schedule is None:  # this stream's first poll of the feed (or it was forgotten)
+            schedule = self._restore(feed_url, tick, stored_validators, stored_seen,
+                                     stored_listing)
+            if schedule is not None:
+                stored_schedule.write(schedule)
+        skipped = skip_reason(schedule, tick)
         if skipped:
             Metrics.counter("poll", skipped).inc()
             return
         self.polls.inc()
         source = {"url": feed_url, "source_kind": "feed_list", "feed_url": feed_url}
         previous = stored_validators.read()
+
+        def failed(reason: str, detail: str | None) -> Iterator:
+            after = after_failure(schedule, tick)
+            stored_schedule.write(after)
+            yield reject(source, "feed", reason, detail)
+            yield beam.pvalue.TaggedOutput(self.STATE, feed_state_row(
+                feed_url, "failed", tick, None, after, stored_seen.read() or {}, None, reason))
+
         try:
             result = self.client.fetch(feed_url, accept=FEED_TYPES + HTML_TYPES + TEXT_TYPES,
                                        headers=conditional_headers(previous))
         except Exception as exc:  # noqa: BLE001 - a client bug must not end the stream
-            stored_schedule.write(after_failure(schedule, float(tick)))
-            yield reject(source, "feed", "fetch_error", repr(exc))
+            yield from failed("fetch_error", repr(exc))
             return
         if not result.ok:
-            stored_schedule.write(after_failure(schedule, float(tick)))
-            yield reject(source, "feed", result.reason or "fetch_error", result.detail)
+            yield from failed(result.reason or "fetch_error", result.detail)
             return
-        polled_at = dt.datetime.fromtimestamp(float(tick), dt.timezone.utc)
+        polled_at = dt.datetime.fromtimestamp(tick, dt.timezone.utc)
         cache_hints = http_hints(result.headers, polled_at)
         if result.not_modified:
             self.not_modified.inc()
-            stored_schedule.write(after_success(schedule, float(tick), cache_hints,
-                                                self.floor, self.ceiling))
+            after = after_success(schedule, tick, cache_hints, self.floor, self.ceiling)
+            stored_schedule.write(after)
+            if after != schedule:  # e.g. a new due time, or the end of a failure streak
+                yield beam.pvalue.TaggedOutput(self.STATE, feed_state_row(
+                    feed_url, "not_modified", tick, previous, after,
+                    stored_seen.read() or {}, stored_listing.read()))
             return
         try:
             parsed = read_feed(result.body or b"", result.final_url or feed_url,
                                result.content_type, result.charset)
         except FeedError as exc:
-            stored_schedule.write(after_failure(schedule, float(tick)))
-            yield reject(source, "feed", exc.reason, exc.detail)
+            yield from failed(exc.reason, exc.detail)
             return
         except Exception as exc:  # noqa: BLE001 - a parser bug must not end the stream
-            stored_schedule.write(after_failure(schedule, float(tick)))
-            yield reject(source, "feed", "parse_error", repr(exc))
+            yield from failed("parse_error", repr(exc))
             return
-        stored_schedule.write(after_success(
-            None, float(tick),
+        after = after_success(
+            None, tick,
             feed_hints(parsed.ttl, parsed.update_period, parsed.update_frequency) + cache_hints,
-            self.floor, self.ceiling))
+            self.floor, self.ceiling)
+        stored_schedule.write(after)
         # entries without a usable link travel on as requests marked ``unusable`` and become
         # reject rows of their window (``RefuseUnusableEntries``), once, like any entry
         entries = parsed.requests + [
             {"url": bad["url"], "source_kind": "feed", "feed_url": feed_url,
              "unusable": {"reason": bad["reason"], "detail": bad["detail"]}}
             for bad in parsed.unusable]
-        fresh, seen = select_new_entries(entries, stored_seen.read() or {}, float(tick),
+        fresh, seen = select_new_entries(entries, stored_seen.read() or {}, tick,
                                          self.entry_ttl)
+        kept = validators(result.headers)
+        listing = entries_json(parsed.requests)
         stored_seen.write(seen)
-        stored_validators.write(validators(result.headers))
+        stored_validators.write(kept)
+        stored_listing.write(listing)
+        yield beam.pvalue.TaggedOutput(self.STATE, feed_state_row(
+            feed_url, "fetched", tick, kept, after, seen, listing))
         self.new_entries.inc(len(fresh))
         self.known_entries.inc(len(entries) - len(fresh))
         for request in fresh:
@@ -218,12 +373,13 @@ class PollFeed(beam.DoFn):
 
     @on_timer(_EXPIRY)
     def expire(self, stored_validators=_VALIDATORS_STATE, stored_seen=_SEEN_STATE,
-               stored_schedule=_SCHEDULE_STATE):
+               stored_schedule=_SCHEDULE_STATE, stored_listing=_LISTING_STATE):
         """Not listed for ``entry_ttl``: the feed left the list; forget it."""
         self.expired.inc()
         stored_validators.clear()
         stored_seen.clear()
         stored_schedule.clear()
+        stored_listing.clear()
 
 
 _EMITTED = ReadModifyWriteStateSpec("emitted", PickleCoder())  # when the URL was emitted
@@ -293,7 +449,8 @@ class FirstPerUrl(beam.DoFn):
 
 class PollFeeds(beam.PTransform):
     """Poll ticks -> ``{"requests": new entries of every listed feed, each URL once,
-    "rejects": failed polls}``.
+    "rejects": failed polls, "state": the feeds' ``_state`` rows}``; each feed starts from
+    the output's committed feed state (a restarted stream polls conditionally).
 
     ``expire_idle=False`` leaves out the idle-feed timer: Beam's in-process runner fires
     event-time timers at the end of every bundle, whatever the watermark (DESIGN.md §8), which
@@ -315,8 +472,8 @@ class PollFeeds(beam.PTransform):
             | "ReadFeedList" >> beam.FlatMap(feed_targets, path)
             | "PollFeed" >> beam.ParDo(
                 PollFeed(self.policy, self.entry_ttl, self.expire_idle, self.floor,
-                         self.ceiling)).with_outputs(
-                PollFeed.REJECTS, main="requests")
+                         self.ceiling, self.root)).with_outputs(
+                PollFeed.REJECTS, PollFeed.STATE, main="requests")
         )
         requests = (
             polled.requests
@@ -324,5 +481,5 @@ class PollFeeds(beam.PTransform):
             | "FirstPerUrl" >> beam.ParDo(
                 FirstPerUrl(self.root, self.entry_ttl, self.expire_idle))
         )
-        return {"requests": requests, "rejects": polled.rejects}
+        return {"requests": requests, "rejects": polled.rejects, "state": polled.state}
 
