@@ -7,10 +7,11 @@
 A loopback site serves one feed listing ScrapingHub's real news pages (``../shared/eval``):
 ``--per-poll`` more at every poll. A page's *publication* is the moment the feed first lists
 it; it is *visible* when a DuckDB query through ``newsflow query``'s views (committed files
-only) first returns it; a watcher thread lists ``_runs/`` every 0.25 s and queries when a new
+only) first returns it; a watcher process lists ``_runs/`` every 0.25 s and queries when a new
 manifest is there. Printed: per committed window, its articles and their latency (visible -
-published); the process's RSS when the feed is polled (poll 2, poll 5 and poll N, and the
-ratios) and its peak over the whole run. The baseline, measured in the same run: a
+published); the stream process's RSS when the feed is polled (the models are loaded before
+the first poll), poll N / poll 2, and the least-squares slope in MB per poll from polls 5 and
+20 on. The baseline, measured in the same run: a
 ``newsflow run`` over the same final feed into another root (its wall time is the latency of
 a batch run started when the last page was published).
 
@@ -24,11 +25,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import resource
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -57,12 +58,11 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class Watcher(threading.Thread):
+class Watcher:
     """First time each URL is visible through the committed views of ``root``."""
 
     def __init__(self, root: str):
-        super().__init__(daemon=True)
-        self.root, self.seen, self.stop = root, {}, threading.Event()
+        self.root, self.seen = root, {}
         self.commits: list[Path] = []
 
     def check(self) -> None:
@@ -80,9 +80,25 @@ class Watcher(threading.Thread):
         for (url,) in urls:
             self.seen.setdefault(url, now)
 
-    def run(self) -> None:
-        while not self.stop.wait(0.25):
-            self.check()
+
+def watch(root: str, stop, results) -> None:
+    """The watcher's own process (its DuckDB queries do not count in the stream's RSS)."""
+    watcher = Watcher(root)
+    while not stop.wait(0.25):
+        watcher.check()
+    watcher.check()
+    results.put(watcher.seen)
+
+
+def slope(points: dict[int, float], first: int) -> float | None:
+    """Least-squares MB per poll over polls ``first``.. (None with fewer than 3)."""
+    xs = [k for k in sorted(points) if k >= first]
+    if len(xs) < 3:
+        return None
+    ys = [points[k] for k in xs]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    return (sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+            / sum((x - mx) ** 2 for x in xs))
 
 
 def main() -> None:
@@ -110,7 +126,9 @@ def main() -> None:
         site.on_poll = lambda name, poll: (poll <= args.polls and memory.setdefault(
             poll, (rss_mb(), peak_mb())))
         feeds = site.feed_list(work / "in")
-        watcher = Watcher(output)
+        spawn = multiprocessing.get_context("spawn")
+        stop, results = spawn.Event(), spawn.Queue()
+        watcher = spawn.Process(target=watch, args=(output, stop, results), daemon=True)
         watcher.start()
         started = time.time()
         run_id, result = streaming.run([
@@ -118,9 +136,9 @@ def main() -> None:
             "--poll-interval", f"{args.interval}s", "--window", f"{args.window}s",
             "--max-polls", str(args.polls), *FETCH, *extra])
         finished = time.time()
-        watcher.stop.set()
+        stop.set()
+        seen = results.get(timeout=120)
         watcher.join()
-        watcher.check()
         published = {site.base + path: when for path, when in site.published.items()}
         # baseline: a batch run over the final feed
         site.frozen_at = 10**6
@@ -140,14 +158,14 @@ def main() -> None:
     for manifest in windows:
         paths = [f["path"] for f in manifest["files"] if f["dataset"] == "articles"]
         urls = [r[0] for r in duckdb.sql(f"select url from read_parquet({paths})").fetchall()]
-        mine = [watcher.seen[u] - published[u] for u in urls
-                if u in watcher.seen and u in published]
+        mine = [seen[u] - published[u] for u in urls
+                if u in seen and u in published]
         latencies += mine
         start = dt.datetime.fromisoformat(manifest["window_start"]).timestamp()
         if mine:
             print(f"{start - first_poll:>+28.1f} {len(urls):>8d} "
                   f"{statistics.median(mine):>15.1f} {max(mine):>7.1f}")
-    missing = [u for u in published if u not in watcher.seen]
+    missing = [u for u in published if u not in seen]
     print(f"\nvisible: {len(published) - len(missing)} of {len(published)} published pages "
           f"({len(missing)} never visible: rejected or not committed)")
     if latencies:
@@ -156,18 +174,18 @@ def main() -> None:
               f"({batch_result.state}); median stream latency / batch wall = "
               f"{statistics.median(latencies) / batch_wall:.2f}")
     last = max(memory)
-    series = ", ".join(f"poll {k}: {memory[k][0]:.0f}" for k in sorted(memory)
-                       if k in (1, 2, 5, 10, 15, last))
-    print(f"RSS during polling (MB): {series}")
-    if 2 in memory:
-        (rss2, peak2), (rss_n, peak_n) = memory[2], memory[last]
-        print(f"RSS at poll 2: {rss2:.0f} MB, at poll {last}: {rss_n:.0f} MB "
-              f"(poll {last} / poll 2 = {rss_n / rss2:.2f}); peak so far {peak2:.0f} -> "
-              f"{peak_n:.0f} MB; peak over the whole run {peak_mb():.0f} MB")
-    if 5 in memory and last > 5:
-        # poll 2 comes before the first window is processed (models not loaded yet)
-        print(f"RSS at poll 5 (after the first windows loaded the models): "
-              f"{memory[5][0]:.0f} MB; poll {last} / poll 5 = {memory[last][0] / memory[5][0]:.2f}")
+    rss = {k: v[0] for k, v in memory.items()}
+    series = ", ".join(f"poll {k}: {rss[k]:.0f}" for k in sorted(rss)
+                       if k in (1, 2, 5, 10, 20, 30, 40, 50, 60, last) or k % 100 == 0)
+    print(f"RSS of the stream's process when the feed is polled (MB): {series}")
+    if 2 in rss:
+        print(f"RSS poll {last} / poll 2 = {rss[last] / rss[2]:.2f} ({rss[2]:.0f} -> "
+              f"{rss[last]:.0f} MB); peak at poll 2 {memory[2][1]:.0f} MB, over the whole run "
+              f"{peak_mb():.0f} MB (with the batch baseline)")
+    for first in (5, 20):
+        per_poll = slope(rss, first)
+        if per_poll is not None:
+            print(f"RSS slope from poll {first} to poll {last}: {per_poll:+.2f} MB per poll")
     print(f"output kept in {work}")
 
 

@@ -52,7 +52,7 @@ from pipelines.batch import (
     settle_run_options,
     unique_requests,
 )
-from pipelines.direct_fix import tolerate_empty_side_input_bundles
+from pipelines.direct_fix import fix_bundle_based_runner
 from pipelines.options import NewsflowOptions, with_default_runner
 from pipelines.preload import preload_models
 from transforms.commit import publish_files, recover
@@ -315,7 +315,7 @@ def run(argv: list[str]) -> tuple[str, Any]:
             preload_models(opts)
         start, stop, interval = poll_schedule(stream)  # the first poll once the models are in
         if paced(runner):
-            tolerate_empty_side_input_bundles()
+            fix_bundle_based_runner()
         pipeline = beam.Pipeline(options=options)
         ticks = pipeline | "Polls" >> PollTicks(start, stop, interval, paced(runner))
         process_polls(ticks, opts, stream, opts.run_id, expire_idle=expire_idle)

@@ -67,3 +67,53 @@ def test_windows_fire_while_ticks_are_still_coming():
     assert first_fired < POLLED[-1]  # the first window closed before the last poll
     # no tick is early: each waited for its time
     assert all(when >= start + k for k, when in enumerate(sorted(POLLED)))
+
+
+def test_the_unbounded_graph_builds_with_periodic_impulse(tmp_path):
+    """What Prism, Dataflow and Flink would run (not executed here: no runner for it offline):
+    ``PeriodicImpulse`` without a stop, then the whole stream, translated to Beam's portable
+    pipeline proto as a runner receives it."""
+    from pipelines import streaming
+
+    (tmp_path / "feeds.txt").write_text("http://127.0.0.1:9/feed.xml\n")
+    options, opts, stream = streaming.make_options([
+        "--feeds", str(tmp_path / "feeds.txt"), "--output", str(tmp_path / "out"),
+        "--runner", "PrismRunner", "--poll-interval", "60s", "--window", "5m"])
+    start, stop, interval = streaming.poll_schedule(stream, now=1_700_000_000.0)
+    assert stop == float("inf") and not streaming.paced("PrismRunner")
+    p = beam.Pipeline(options=options)
+    ticks = p | "Polls" >> PollTicks(start, stop, interval, paced=False)
+    streaming.process_polls(ticks, opts, stream, opts.run_id)
+    proto = p.to_runner_api()
+    names = {t.unique_name for t in proto.components.transforms.values()}
+    assert "Polls/PeriodicImpulse" in names
+    assert any(name.endswith("CommitWindow") for name in names)
+    assert not any("PollSchedule" in name for name in names)  # no paced ticks there
+
+
+def test_an_emptied_keyed_state_counts_as_absent():
+    """``direct_fix.drop_empty_keyed_states`` drops a key's state once nothing is left in it:
+    no value, no timer (a read of an absent window leaves an empty list behind)."""
+    from apache_beam.runners.direct.evaluation_context import DirectUnmergedState
+    from apache_beam.transforms.timeutil import TimeDomain
+    from apache_beam.transforms.trigger import _ListStateTag, _ReadModifyWriteStateTag
+
+    from pipelines.direct_fix import empty_keyed_state
+
+    state, bag, cell = DirectUnmergedState(), _ListStateTag("bag"), _ReadModifyWriteStateTag("c")
+    win = window.IntervalWindow(0, 10)
+    assert empty_keyed_state(state)
+    assert state.get_state(win, bag) == [] and empty_keyed_state(state)  # a read adds nothing
+    state.add_state(win, bag, "x")
+    assert not empty_keyed_state(state)
+    state.clear_state(win, bag)
+    assert empty_keyed_state(state)
+    state.add_state(win, cell, {"seen": {}})
+    assert not empty_keyed_state(state)
+    state.add_state(win, cell, 0)  # a falsy value is a value
+    assert not empty_keyed_state(state)
+    state.clear_state(win, cell)
+    state.set_timer(win, "user/expiry", TimeDomain.WATERMARK, 10)
+    assert not empty_keyed_state(state)
+    state.clear_timer(win, "user/expiry", TimeDomain.WATERMARK)
+    assert empty_keyed_state(state)
