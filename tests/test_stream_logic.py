@@ -148,6 +148,41 @@ def test_polls_follow_each_feeds_schedule(tmp_path):
     assert site.polls == {"cached": 3, "failing": 3}  # cached: 0, 100, 2000; failing: 0, 50, 2000
 
 
+def test_the_feed_list_is_read_again_at_every_poll(tmp_path):
+    """A feed added to the list (and one removed) between two polls: the next poll follows
+    the edit, no restart."""
+    feeds = {"a": [(1, "/a.html", "A", _utc(2023, 1, 1))],
+             "b": [(1, "/b.html", "B", _utc(2023, 1, 1))]}
+    with GrowingSite(feeds) as site:
+        listing = site.feed_list(tmp_path, ["a"])
+
+        def edit(name: str, poll: int) -> None:
+            if (name, poll) == ("a", 1):  # during the first poll: b replaces a
+                listing.write_text(f"{site.base}/live/b.xml\n")
+
+        site.on_poll = edit
+        HttpClient._robots.clear()
+        from pipelines.options import NewsflowOptions
+
+        policy = PipelineOptions(FETCH_ARGS).view_as(NewsflowOptions).fetch_policy()
+        p = streaming_pipeline()
+        polled = p | ticks([T0, T0 + 8]) | PollFeeds(str(listing), policy,
+                                                     str(tmp_path / "out"), entry_ttl=100.0)
+        assert_that(_emitted(polled["requests"], site.base),
+                    equal_to([("/a.html", 0.0), ("/b.html", 8.0)]))
+        p.run().wait_until_finish()
+    assert site.polls == {"a": 1, "b": 1}
+
+
+def test_a_bounded_stream_by_duration_or_polls():
+    options = PipelineOptions(["--poll-interval", "10s", "--duration", "1m"])
+    stream = options.view_as(streaming.StreamOptions)
+    start, stop, interval = streaming.poll_schedule(stream, now=T0)
+    assert (start, stop, interval) == (T0, T0 + 60, 10.0)
+    stream.max_polls = 3  # whichever ends first
+    assert streaming.poll_schedule(stream, now=T0)[1] == T0 + 25
+
+
 STATE_ROWS: list[dict] = []  # feed state rows a pipeline yielded (same process)
 
 
