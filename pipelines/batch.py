@@ -51,7 +51,7 @@ from transforms.dedup import (
 )
 from transforms.discovery import DiscoverSiteList
 from transforms.embedding import embedder_languages
-from transforms.enrich import EnrichArticles, canonical_url
+from transforms.enrich import canonical_url, enrich_step
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
@@ -322,8 +322,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
                                                                main="articles")
     )
     rejects.append(cleaned.rejects)
-    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id)).with_outputs(
-        EnrichArticles.REJECTS, main="articles")
+    enriched = enrich_step(cleaned.articles, run_id)
     rejects.append(enriched.rejects)
     enriched = (
         enriched.articles
@@ -532,8 +531,7 @@ def clean_and_enrich(articles: list, run_id: str) -> tuple[Any, list]:
         | "Clean" >> beam.ParDo(CleanArticles()).with_outputs(CleanArticles.REJECTS,
                                                                main="articles")
     )
-    enriched = cleaned.articles | "Enrich" >> beam.ParDo(EnrichArticles(run_id)).with_outputs(
-        EnrichArticles.REJECTS, main="articles")
+    enriched = enrich_step(cleaned.articles, run_id)
     return enriched.articles, [cleaned.rejects, enriched.rejects]
 
 

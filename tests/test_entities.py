@@ -132,3 +132,36 @@ def test_one_name_one_entity_per_article(recognizer):
     found = recognizer.entities(text, "de")
     assert {"text": "Angela Merkel", "label": "PER", "count": 2} in found
     assert {"text": "Stuttgart", "label": "LOC", "count": 3} in found
+
+
+def test_a_batch_finds_what_each_article_alone_finds(recognizer):
+    # articles of four languages in one batch: the model parses each language's heads together
+    items = [
+        ("Obama special assistant Kori Schulman wrote in a blog post Monday.", "en", "Transition"),
+        ("Helen Dixon, la commissaire, a parlé à Dublin.", "fr", None),
+        ("Die Regierung von Angela Merkel tagte in Stuttgart.", "de", None),
+        ("Mr Evans met Ken Lay in Houston.", "en", None),
+        ("唐纳德·特朗普访问了中国福建省南平市。", "zh", None),
+        ("", None, None),
+    ]
+    assert recognizer.entities_many(items) == [recognizer.entities(*item) for item in items]
+
+
+def test_a_failing_record_in_an_enrich_batch_is_rejected_alone():
+    from transforms.enrich import EnrichArticles
+    from transforms.rejects import REJECTS
+
+    enrich = EnrichArticles("test-run")
+    enrich.setup()
+    good = [{"url": f"https://example.org/{i}", "title": "Angela Merkel in Berlin",
+             "text": "Angela Merkel besuchte am Montag Berlin und sprach mit Olaf Scholz."}
+            for i in range(2)]
+    bad = {"url": "https://example.org/bad", "title": "x", "text": 12345}  # text not a string
+    outputs = list(enrich.process([good[0], bad, good[1]]))
+    rejects = [o.value for o in outputs if getattr(o, "tag", None) == REJECTS]
+    articles = [o for o in outputs if not hasattr(o, "tag")]
+    assert [r["url"] for r in rejects] == [bad["url"]]
+    assert rejects[0]["stage"] == "enrich" and rejects[0]["reason"] == "internal_error"
+    assert [a["url"] for a in articles] == [g["url"] for g in good]
+    assert all("Angela Merkel" in {e["text"] for e in a["entities"]} for a in articles)
+    assert "entities" not in good[0]  # enriched on copies: the retry starts from the input
