@@ -6,7 +6,8 @@ Takes N pages of ``../shared/eval`` (ScrapingHub's set and trafilatura's, altern
 them into one WARC and
 1. times every stage in this process, article by article: extract, clean, the core of enrich
    (ids, language, dates, hashes) and each content column (flags, entities, keywords,
-   attribution), in ms per article;
+   attribution), in ms per article; entities over batches of 64 articles, as ``EnrichArticles``
+   gets them;
 2. runs the whole pipeline (``newsflow run --warc``, all dedup levels, in-process runner) on the
    same WARC and reports its ms per article.
 The content columns' share of the whole run's time per article is the figure the issue bounds
@@ -29,7 +30,7 @@ from bench.pipeline import write_warc  # noqa: E402
 from pipelines.batch import run  # noqa: E402
 from transforms.attribution import attributed_source  # noqa: E402
 from transforms.clean import clean_article  # noqa: E402
-from transforms.enrich import LanguageIdentifier, enrich  # noqa: E402
+from transforms.enrich import ENRICH_BATCH, LanguageIdentifier, enrich  # noqa: E402
 from transforms.entities import EntityRecognizer  # noqa: E402
 from transforms.extract import ExtractError, decode_html, extract_page  # noqa: E402
 from transforms.flags import page_flags  # noqa: E402
@@ -59,6 +60,7 @@ def stage_times(pages: list[tuple[str, bytes]]) -> tuple[dict[str, float], int]:
     seconds: dict[str, float] = dict.fromkeys(
         ("extract", "clean", "enrich core", "flags", "entities", "keywords", "attribution"), 0.0)
     articles = 0
+    batch: list[tuple[str, str | None, str | None]] = []
     for url, body in pages:
         clock = time.perf_counter()
         try:
@@ -78,13 +80,17 @@ def stage_times(pages: list[tuple[str, bytes]]) -> tuple[dict[str, float], int]:
         text, title, lang = record.get("text") or "", record.get("title"), record.get("language")
         for name, step, arguments in (
                 ("flags", page_flags, (record,)),
-                ("entities", recognizer.entities, (text, lang, title)),
                 ("keywords", keywords, (text, title, lang)),
                 ("attribution", attributed_source, (record,))):
             clock = time.perf_counter()
             step(*arguments)
             seconds[name] += time.perf_counter() - clock
+        batch.append((text, lang, title))
         articles += 1
+    for start in range(0, len(batch), ENRICH_BATCH[1]):  # as the run does: batches of 64
+        clock = time.perf_counter()
+        recognizer.entities_many(batch[start:start + ENRICH_BATCH[1]])
+        seconds["entities"] += time.perf_counter() - clock
     return {k: 1000 * v / max(1, articles) for k, v in seconds.items()}, articles
 
 

@@ -177,3 +177,14 @@ def test_a_failing_record_in_an_enrich_batch_is_rejected_alone():
     assert [a["url"] for a in articles] == [g["url"] for g in good]
     assert all("Angela Merkel" in {e["text"] for e in a["entities"]} for a in articles)
     assert "entities" not in good[0]  # enriched on copies: the retry starts from the input
+
+
+def test_german_dates_counted_nouns_and_bodies(recognizer):
+    # europarl_de:0486 style ("des Parlaments"), germeval2014 style dates and sums: a month,
+    # a noun after its article ("die Lage": also a town), a unit after a number are no names
+    text = ("Leider hat sich die Lage im Juni verschlechtert, sagte Angela Merkel in der "
+            "Schweiz. Es kostet 3 Milliarden Euro. Im Namen des Parlaments danke ich der Union.")
+    found = _pairs(recognizer.entities(text, "de"))
+    assert {("Angela Merkel", "PER"), ("Schweiz", "LOC"), ("Parlaments", "ORG"),
+            ("Union", "ORG")} <= found
+    assert not any(t in ("Lage", "Juni", "Milliarden Euro", "Euro") for t, _ in found)

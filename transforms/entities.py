@@ -81,7 +81,8 @@ Pan Pani Prezydent Premier Minister
 """.split())
 #: In German, where every noun is capitalised, the organisation words that name one body on
 #: their own; the others alone are common nouns ("die Partei", "das Gericht").
-SINGLE_WORD_ORGS = frozenset("Bundestag Bundesrat Bundesregierung Parlament Kommission".split())
+SINGLE_WORD_ORGS = frozenset("Bundestag Bundestages Bundestags Bundesrat Bundesrates Bundesrats "
+                             "Bundesregierung Parlament Parlaments Kommission Union".split())
 #: Endings of German common nouns (die Regierung, die Freiheit, die Gesellschaft ...): in a
 #: language that capitalises nouns such a word is no part of a name.
 _NOUN_ENDINGS = ("ung", "heit", "keit", "schaft", "tion", "ität", "ismus", "nis", "tum", "chen",
@@ -244,8 +245,10 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                     span_start = words[i][0]
         titled = noun = False  # a title or a common noun before the name is no part of it
         while tokens and (tokens[0] in PERSON_TITLES or noun and not _capitalised(tokens[0])
-                          or lang in NOUN_CAPITALISING and tokens[0].endswith(_NOUN_ENDINGS)
-                          and tokens[0] not in places):
+                          or lang in NOUN_CAPITALISING and (
+                              tokens[0].endswith(_NOUN_ENDINGS) and tokens[0] not in places
+                              and tokens[0] not in SINGLE_WORD_ORGS
+                              or _after_number(text, words[i][0]))):
             titled = titled or tokens[0] in PERSON_TITLES
             noun = tokens[0] not in PERSON_TITLES and _capitalised(tokens[0]) or noun
             i += 1
@@ -260,10 +263,69 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 label = "PER"
             keep = label != "NAME" or len(tokens) > 1 or not (
                 at_start or lang in NOUN_CAPITALISING)
+            if len(tokens) == 1 and keep:
+                keep = not _common_word(tokens[0], label, previous, lang)
             if keep and label != "WORD":
                 spans.append((span_start, span_end, label))
         i = j
     return spans
+
+
+def _after_number(text: str, start: int) -> bool:
+    """A word right after a number is what is counted ("3 Milliarden Euro", "10 Uhr")."""
+    before = text[max(0, start - 12):start].rstrip()
+    return bool(before) and before[-1].isdigit()
+
+
+def _common_word(word: str, label: str, previous: str, lang: str | None) -> bool:
+    """A lone capitalised word that is no name whatever the gazetteers say: a month or a day
+    ("Juni", "August", "Mai"); in German, a noun after its article or a contraction ("die
+    Lage", "das Essen", "im Bau"; countries excepted: "die Schweiz")."""
+    if word in calendar_words() and label != "ORG":
+        return True
+    return (lang in NOUN_CAPITALISING and previous.casefold() in _GERMAN_ARTICLES
+            and label in ("LOC", "PER", "NAME") and word not in country_names()
+            and not word.isupper())
+
+
+#: German articles and the preposition + article contractions ("im" = "in dem").
+_GERMAN_ARTICLES = _GERMAN_DETERMINERS | frozenset("im am zum zur beim vom ins ans".split())
+
+
+@lru_cache(maxsize=1)
+def calendar_words() -> frozenset[str]:
+    """Month and weekday names, capitalised, in the languages newsflow sees (Babel's CLDR
+    data): "June" and "August" are given names too, but a lone one is almost always a date."""
+    from babel.dates import get_day_names, get_month_names
+
+    words: set[str] = set()
+    for locale in ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru"):
+        for name in (*get_month_names("wide", locale=locale).values(),
+                     *get_month_names("wide", context="stand-alone", locale=locale).values(),
+                     *get_day_names("wide", locale=locale).values()):
+            words.add(name[:1].upper() + name[1:])
+    return frozenset(words)
+
+
+@lru_cache(maxsize=1)
+def country_names() -> frozenset[str]:
+    """Country names in the languages of ``place_names`` (pycountry and its translations)."""
+    import gettext
+
+    import pycountry
+
+    names: set[str] = set()
+    for lang in ("de", "fr", "es", "it", "pt", "nl", "pl", "ru"):
+        try:
+            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
+                                              languages=[lang])
+        except OSError:
+            continue
+        for country in pycountry.countries:
+            for name in (country.name, getattr(country, "common_name", None)):
+                if name:
+                    names.update((translation.gettext(name), name))
+    return frozenset(names)
 
 
 @lru_cache(maxsize=1)
@@ -296,6 +358,8 @@ def _sentence_start(text: str, start: int) -> bool:
 
 def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
            lang: str | None = None) -> str:
+    if len(tokens) == 1 and tokens[0] in SINGLE_WORD_ORGS and lang in NOUN_CAPITALISING:
+        return "ORG"
     if name in places or _nominative(name, places):
         return places.get(name) or places[_nominative(name, places)]
     if len(tokens) == 1 and tokens[0] in ORG_WORDS and lang in NOUN_CAPITALISING:
