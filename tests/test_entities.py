@@ -188,3 +188,23 @@ def test_german_dates_counted_nouns_and_bodies(recognizer):
     assert {("Angela Merkel", "PER"), ("Schweiz", "LOC"), ("Parlaments", "ORG"),
             ("Union", "ORG")} <= found
     assert not any(t in ("Lage", "Juni", "Milliarden Euro", "Euro") for t, _ in found)
+    # germeval2014:test:1394: countries as speech names them (CLDR), not only their official
+    # names ("Russische Föderation")
+    found = _pairs(recognizer.entities(
+        "Als Zweiter würden wir auf den Dritten der anderen Gruppe treffen - und dort setzen "
+        "sich aller Voraussicht Kroatien , Russland und Spanien durch .", "de"))
+    assert {("Kroatien", "LOC"), ("Russland", "LOC"), ("Spanien", "LOC")} <= found
+
+
+def test_german_nouns_before_names_clubs_and_acronyms(recognizer):
+    # germeval2014:test:0682, :2009, :0121 and uner_de_pud:n01029-0004: a role or common noun
+    # before a name is no part of it; a club prefix makes an organisation; an acronym is an
+    # organisation even where a town has its letters
+    found = _pairs(recognizer.entities(
+        "Als Chef-Humorist trat dabei Trainer Ralf Rangnick auf . Mit 28 zu 24 schlagen die "
+        "Handballerinnen des SV Waldhof ihre Kontrahentinnen aus Lahr . Sprecher der "
+        "Fraktionen von CDU/CSU , SPD und FDP wiesen die Kritik zurück . Eine "
+        "Kampfsportschule in der Hauptstadt Belgrad .", "de"))
+    assert {("Ralf Rangnick", "PER"), ("SV Waldhof", "ORG"), ("Lahr", "LOC"),
+            ("SPD", "ORG"), ("FDP", "ORG"), ("Belgrad", "LOC")} <= found
+    assert not any(t.startswith(("Trainer", "Hauptstadt")) for t, _ in found)

