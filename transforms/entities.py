@@ -188,6 +188,31 @@ def first_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def last_names() -> frozenset[str]:
+    """Family names of every locale Faker knows, less stopwords and given names."""
+    try:
+        import importlib
+        import pkgutil
+
+        import faker.providers.person as person
+    except ImportError:
+        return frozenset()
+    from transforms.keywords import stopwords
+
+    common = set().union(*(stopwords(lang) for lang in (
+        "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "ar")))
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"),
+                           "Provider", None)
+        values = getattr(provider, "last_names", None)
+        if isinstance(values, (list, tuple, set, frozenset, dict)):
+            names.update(n for n in values if isinstance(n, str) and len(n) >= 3
+                         and " " not in n)
+    return frozenset(n for n in names if n.casefold() not in common and n[:1].isupper())
+
+
+@lru_cache(maxsize=1)
 def _place_automaton():
     """Aho-Corasick automaton over the place names (for scripts without capitals)."""
     import ahocorasick
@@ -426,6 +451,8 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
         return "ORG"  # an acronym (SPD, ZDF, NATO) before the gazetteer's towns of that name
     if name in places or _nominative(name, places):
         return places.get(name) or places[_nominative(name, places)]
+    if lang in NOUN_CAPITALISING and name.endswith("s") and name[:-1] in places:
+        return places[name[:-1]]  # a German genitive: "Europas", "Russlands"
     if len(tokens) == 1 and tokens[0] in ORG_WORDS and lang in NOUN_CAPITALISING:
         return "ORG" if tokens[0] in SINGLE_WORD_ORGS else "WORD"
     if tokens[-1] in ORG_WORDS or tokens[0] in ORG_WORDS or (
@@ -441,6 +468,9 @@ def _label(name: str, tokens: list[str], previous: str, places: dict[str, str],
             and not tokens[-1].isupper()
             and (len(tokens) > 1 or previous.casefold() not in _GERMAN_DETERMINERS)):
         return "PER"  # not "eine Chance", "die Rose": German names take no article
+    if (len(tokens) == 1 and tokens[0] in last_names()
+            and previous.casefold() not in _GERMAN_DETERMINERS):
+        return "PER"
     return "NAME"
 
 
