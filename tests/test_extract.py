@@ -86,3 +86,14 @@ def test_a_page_that_is_not_an_article_keeps_its_lists_and_tables():
     assert not page["page_signals"]["declared_article"]
     for snippet in ("Die Bestimmungen der D.O.Ca.", "Für die Qualitätsstufen der Weine"):
         assert snippet in page["text"]  # (both lost with the precision focus)
+
+
+def test_a_theme_switch_in_the_body_class_does_not_prune_the_page():
+    # Squarespace writes "tweak-...-share-buttons..." into <body class>: pruning share-button
+    # containers by class substring removed the whole page (an empty_extraction reject)
+    html = _page("befifty-montauk.html.gz")
+    assert "share-buttons" in html[:html.index("<body") + 2000]
+    text = extract_page(html, "https://www.befifty.de/home/2017/7/12/unter-uns-montauk")["text"]
+    for snippet in ("Im kurzen BeFifty Video", "bodenständig und stilsicher"):  # evaldata.json
+        assert snippet in text
+    assert "Tumblr" not in text  # one of its "without" snippets

@@ -42,18 +42,22 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
 #: Containers that themes place inside the article block and that never hold the story.
 #: Kept to class/id names that are unambiguous; trafilatura already drops the usual navigation.
 #: Each XPath scans the whole tree, so only those whose marker occurs in the page are run.
-PRUNE_XPATH = [  # (marker that must occur in the raw HTML, XPath)
-    ("sharedaddy", "//*[contains(concat(' ', normalize-space(@class), ' '), ' sharedaddy ')]"),
-    ("jp-relatedposts", "//*[contains(@class, 'jp-relatedposts')]"),
-    ("share-buttons", "//*[contains(@class, 'share-buttons')]"),
-    ("social-share", "//*[contains(@class, 'social-share')]"),
-    ("sharing-buttons", "//*[contains(@class, 'sharing-buttons')]"),
-    ("addtoany", "//*[contains(@class, 'addtoany')]"),
-    ("respond", "//*[@id='respond' or contains(@class, 'comment-respond')]"),
-    ("comments", "//*[contains(@class, 'comments-area') or @id='comments']"),
-    ("newsletter-signup", "//*[contains(@class, 'newsletter-signup')]"),
-    ("newsletter-form", "//*[contains(@class, 'newsletter-form')]"),
+_PRUNE = [  # (marker that must occur in the raw HTML, predicate of the elements to prune)
+    ("sharedaddy", "contains(concat(' ', normalize-space(@class), ' '), ' sharedaddy ')"),
+    ("jp-relatedposts", "contains(@class, 'jp-relatedposts')"),
+    ("share-buttons", "contains(@class, 'share-buttons')"),
+    ("social-share", "contains(@class, 'social-share')"),
+    ("sharing-buttons", "contains(@class, 'sharing-buttons')"),
+    ("addtoany", "contains(@class, 'addtoany')"),
+    ("respond", "@id='respond' or contains(@class, 'comment-respond')"),
+    ("comments", "contains(@class, 'comments-area') or @id='comments'"),
+    ("newsletter-signup", "contains(@class, 'newsletter-signup')"),
+    ("newsletter-form", "contains(@class, 'newsletter-form')"),
 ]
+#: The page itself is never pruned: site builders put theme switches in ``<body class>``
+#: (Squarespace's ``tweak-...-share-buttons...``), which the substring tests match.
+PRUNE_XPATH = [(marker, f"//*[not(self::html or self::body or self::main)][{predicate}]")
+               for marker, predicate in _PRUNE]
 
 
 #: Where pages declare a full publication timestamp (trafilatura/htmldate keep only the day).
