@@ -21,6 +21,19 @@ def test_declared_and_meta_charsets_are_used_when_not_utf8():
     assert "Привет, мир" in decode_html(text.encode("cp1251"), "windows-1251")
 
 
+def test_utf8_body_with_one_truncated_character_stays_utf8():
+    # radiomaryja.pl (trafilatura's evaluation set): a teaser cut inside "papierosów" left one
+    # invalid byte in 110 kB of UTF-8; strict decoding failed and detection read the page as
+    # a Mac codec ("sprzeciwiają" -> "sprzeciwiajńÖ")
+    body = ("<html><head><meta charset='UTF-8'></head><body><p>"
+            + "Kolejne organizacje sprzeciwiają się skandalicznym atakom. " * 30).encode()
+    body += "papieros".encode() + b"\xc3...</p></body></html>"
+    text = decode_html(body, "utf-8")
+    assert "sprzeciwiają się" in text and "papieros\ufffd" in text
+    legacy = ("<p>" + "Zażółć gęślą jaźń. " * 30 + "</p>").encode("iso-8859-2")
+    assert "Zażółć gęślą jaźń" in decode_html(legacy, "iso-8859-2")  # not taken for UTF-8
+
+
 def test_undeclared_legacy_encoding_is_detected():
     text = ("<html><body><p>" + "Die Straße führt über die Brücke nach Köln. " * 20
             + "</p></body></html>")

@@ -96,19 +96,15 @@ def decode_html(body: bytes, declared: str | None = None) -> str:
             return body.decode(name, errors="replace")
     if b"\x00" in head:
         raise ExtractError("binary_content", "the body contains NUL bytes: not an HTML page")
-    candidates = ["utf-8"]
+    declared_codecs = []
     meta = _META_CHARSET.search(head)
     for name in (declared, meta.group(1).decode("ascii", "ignore") if meta else None):
         codec = _codec(name)
-        if codec and codec not in candidates:
-            candidates.append(codec)
-    text = None
-    for codec in candidates:
-        try:
-            text = body.decode(codec)
-            break
-        except (UnicodeDecodeError, LookupError):
-            continue
+        if codec and codec != "utf-8" and codec not in declared_codecs:
+            declared_codecs.append(codec)
+    text = _strict(body, "utf-8") or _mostly_utf8(body)
+    for codec in declared_codecs:
+        text = text or _strict(body, codec)
     if text is None:
         best = from_bytes(body[:500_000]).best()
         if best is None:
@@ -118,6 +114,30 @@ def decode_html(body: bytes, declared: str | None = None) -> str:
     if sample and len(_CONTROL.findall(sample)) > 0.02 * len(sample):
         raise ExtractError("binary_content", "the body is mostly control characters")
     return text
+
+
+def _strict(body: bytes, codec: str) -> str | None:
+    try:
+        return body.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+#: A body is UTF-8 with a few broken bytes when its valid multi-byte characters outnumber its
+#: invalid sequences this many times (a CMS that cut a string inside a character).
+UTF8_VALID_PER_INVALID = 20
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """The body as UTF-8 with its few invalid sequences replaced, when it is UTF-8 text with a
+    broken byte or two, else None. Strict decoding fails on one truncated character and
+    detection then reads the whole page as a legacy codec (every accent garbled: "ają" ->
+    "ajńÖ"); a page in a legacy codec has invalid sequences at every accent and next to no
+    valid multi-byte ones, so it is left to the declared charset and detection."""
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd")
+    valid = sum(1 for ch in text if ch > "\x7f") - invalid
+    return text if invalid and valid >= UTF8_VALID_PER_INVALID * invalid else None
 
 
 def _first(tree, xpath: str) -> str | None:
