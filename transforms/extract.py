@@ -2,7 +2,8 @@
 
 Decoding comes first because servers lie about charsets: a body that is valid UTF-8 is read as
 UTF-8 whatever the header says (Latin-1 never fails to decode, so trusting a wrong Latin-1 header
-would garble every accent), then the declared charsets are tried, then detection. Binary bodies
+would garble every accent), so is a body that is UTF-8 but for a few invalid sequences, then
+the declared charsets are tried, then detection. Binary bodies
 labelled ``text/html`` are refused here, before the parser sees them. Extraction keeps the main
 text only (no comments), prunes the containers themes use for share bars, related posts and
 comment forms, and lets the feed entry fill metadata the page lacks.
