@@ -77,3 +77,32 @@ def test_one_graph_serves_many_query_sets_and_builds_the_same_every_time():
     assert (a[0] == np.arange(400)[:, None]).any(axis=1).all()  # each query's source found
     few = Neighbours(items[:40], exact_below=0, min_queries=0)
     assert [set(row) for row in few.top_k(queries, 40)[0].tolist()] == [set(range(40))] * 400
+
+
+def test_a_language_pair_gets_both_margins_from_one_product(real):
+    """cross_knn_means: both directions from one blocked product (every row a candidate),
+    or two searches (few rows); either way the cosines of two exact searches."""
+    left, right = (Neighbours(side) for side in real)
+    every_left, every_right = np.arange(len(left)), np.arange(len(right))
+    some_left, some_right = every_left[::7], every_right[3::11]
+    for k in (8, len(right) + 5):  # more neighbours than the other side holds: all of them
+        expected_left = brute_force(left.items, right.items, min(k, len(right)))[1].mean(axis=1)
+        expected_right = brute_force(right.items, left.items, min(k, len(left)))[1].mean(axis=1)
+        for rows_left, rows_right in ((every_left, every_right), (some_left, some_right)):
+            means_left, means_right = similarity.cross_knn_means(left, right, rows_left,
+                                                                 rows_right, k)
+            assert np.allclose(means_left, expected_left[rows_left], atol=1e-6)
+            assert np.allclose(means_right, expected_right[rows_right], atol=1e-6)
+    assert left.graph is None and right.graph is None
+
+
+def test_the_shared_product_runs_in_bounded_blocks(real, monkeypatch):
+    """A block of fewer rows than k still merges its column maxima right."""
+    left, right = (Neighbours(side) for side in real)
+    monkeypatch.setattr(similarity, "BLOCK_CELLS", 3 * len(right))  # 3 rows a block, k 8
+    means_left, means_right = similarity.cross_knn_means(
+        left, right, np.arange(len(left)), np.arange(len(right)), 8)
+    assert np.allclose(means_left, brute_force(left.items, right.items, 8)[1].mean(axis=1),
+                       atol=1e-6)
+    assert np.allclose(means_right, brute_force(right.items, left.items, 8)[1].mean(axis=1),
+                       atol=1e-6)

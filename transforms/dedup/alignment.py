@@ -23,7 +23,7 @@ import numpy as np
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours, knn_mean, top_k, unit
+from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit
 
 
 def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
@@ -106,8 +106,8 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     rows_left = np.concatenate([np.arange(offsets_left[i], offsets_left[i + 1])
                                 for i in sorted(partners)])
     rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
-    knn_left[rows_left] = knn_mean(seg_left[rows_left], sr.segment_index, config.neighbours)
-    knn_right[rows_right] = knn_mean(seg_right[rows_right], sl.segment_index, config.neighbours)
+    knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
+        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
     scores: dict[tuple[int, int], float] = {}
     for i, js in partners.items():
         a = left[i]

@@ -6,7 +6,9 @@ against all items at a time, so a pool of any size runs in bounded memory): smal
 exactly the all-pairs result. From ``EXACT_BELOW`` items on, an HNSW graph (``hnsw.py``)
 answers instead: all pairs grow with the square of a day's articles, the graph with
 n log n. ``Neighbours`` is built once per item set and queried many times (a language's
-segments are searched from every other language of the pool)."""
+segments are searched from every other language of the pool). ``cross_knn_means`` gives
+the ratio margin's two denominators of a language pair from one product where both sides
+are searched exactly."""
 
 from __future__ import annotations
 
@@ -17,9 +19,12 @@ from transforms.dedup import hnsw
 #: cells of a similarity block held at once (64 MB of float32): pools of any size run in
 #: bounded memory, one block of rows against all columns at a time
 BLOCK_CELLS = 1 << 24
-#: item sets this large get an HNSW graph; smaller ones are searched exactly. At 20k items
-#: of 384 dimensions both cost about the same (bench/dedup_scale.py, README Scale)
-EXACT_BELOW = 20_000
+#: item sets this large get an HNSW graph; smaller ones are searched exactly. At 40k items
+#: of 384 dimensions the graph (efSearch 128) costs 0.40-0.47 CPU ms a query plus its build,
+#: at recall .85-.94 on synthetic vectors (bench/dedup_scale.py's, and Gaussian ones with
+#: the spectrum of real e5 segments), against 0.42 for an exact search and 0.24 for each
+#: direction of ``cross_knn_means`` (README Scale)
+EXACT_BELOW = 100_000
 #: ...and a search of this many query rows or more (fewer are cheaper searched exactly than
 #: a graph is built)
 GRAPH_QUERIES = 10_000
@@ -47,12 +52,16 @@ class Neighbours:
     def __len__(self) -> int:
         return len(self.items)
 
+    def searched_exactly(self, queries: int) -> bool:
+        """Whether a search of this many query rows is exact (no graph built or to build)."""
+        return self.graph is None and not (len(self.items) >= self.exact_below
+                                           and queries >= max(1, self.min_queries))
+
     def top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar items of every query row: (indices, cosines), in no order."""
         k = min(k, len(self.items))
-        if (self.graph is None and len(self.items) >= self.exact_below
-                and len(queries) >= max(1, self.min_queries)):
-            self.graph = hnsw.build(self.items)
+        if not self.searched_exactly(len(queries)):
+            self.graph = self.graph or hnsw.build(self.items)
         if self.graph is not None and len(queries) and k:
             return hnsw.search(self.graph, self.items, queries, k)
         index = np.zeros((len(queries), k), np.int64)
@@ -79,6 +88,49 @@ class Neighbours:
             sims = queries[start:stop] @ self.items.T
             out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
         return out
+
+
+def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
+                    rows_right: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean cosine of the k most similar ``right`` items of every ``left.items[rows_left]``
+    row, and of the k most similar ``left`` items of every ``right.items[rows_right]`` row:
+    the ratio margin's two denominators of a language pair. Where both sides are searched
+    exactly and the rows are most of each side (a first run: every document is a candidate),
+    one blocked product left x right gives both, each block's row and column maxima: 0.58 of
+    the CPU of two searches (bench/dedup_scale.py, README Scale), the same cosines."""
+    if not (len(rows_left) and len(rows_right) and right.searched_exactly(len(rows_left))
+            and left.searched_exactly(len(rows_right))):
+        return right.knn_mean(left.items[rows_left], k), left.knn_mean(right.items[rows_right], k)
+    both_ways = len(left) * len(right)
+    if len(rows_left) * len(right) + len(rows_right) * len(left) < SHARED_PRODUCT * both_ways:
+        return right.knn_mean(left.items[rows_left], k), left.knn_mean(right.items[rows_right], k)
+    means_left, means_right = _both_ways_means(left.items, right.items, k)
+    return means_left[rows_left], means_right[rows_right]
+
+
+#: ``cross_knn_means`` computes the whole product once when the two searches would multiply
+#: this fraction of it or more (its column maxima cost ~0.15 of a search's CPU)
+SHARED_PRODUCT = 0.6
+
+
+def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """kNN means of every row of ``a`` among ``b`` and of every row of ``b`` among ``a``,
+    from one product taken a block of ``a``'s rows at a time (bounded memory): each block's
+    row maxima are final, its column maxima merge into the k best so far."""
+    ka, kb = min(k, len(b)), min(k, len(a))
+    means_a = np.zeros(len(a), np.float32)
+    best_b = np.full((0, len(b)), -np.inf, np.float32)
+    if not ka or not kb:
+        return means_a, np.zeros(len(b), np.float32)
+    for start, stop in blocks(len(a), len(b)):
+        sims = a[start:stop] @ b.T
+        means_a[start:stop] = np.partition(sims, -ka, axis=1)[:, -ka:].mean(axis=1)
+        if len(sims) > kb:
+            sims = np.partition(sims, -kb, axis=0)[-kb:]
+        best_b = np.vstack([best_b, sims])
+        if len(best_b) > kb:
+            best_b = np.partition(best_b, -kb, axis=0)[-kb:]
+    return means_a, best_b.mean(axis=0, dtype=np.float32)
 
 
 def top_k(queries: np.ndarray, items: np.ndarray | Neighbours,
