@@ -97,7 +97,7 @@ def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
     the ratio margin's two denominators of a language pair. Where both sides are searched
     exactly and the rows are most of each side (a first run: every document is a candidate),
     one blocked product left x right gives both, each block's row and column maxima: 0.58 of
-    the CPU of two searches (bench/dedup_scale.py, README Scale), the same cosines."""
+    the CPU of two searches of every row, the same cosines."""
     if not (len(rows_left) and len(rows_right) and right.searched_exactly(len(rows_left))
             and left.searched_exactly(len(rows_right))):
         return right.knn_mean(left.items[rows_left], k), left.knn_mean(right.items[rows_right], k)
@@ -109,8 +109,9 @@ def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
 
 
 #: ``cross_knn_means`` computes the whole product once when the two searches would multiply
-#: this fraction of it or more (its column maxima cost ~0.15 of a search's CPU)
-SHARED_PRODUCT = 0.6
+#: this much of it or more: with its column maxima it costs 1.15 searches of every row (CPU
+#: seconds on 15k x 15k vectors: 3.2 for the product both ways, 2.8 for one search)
+SHARED_PRODUCT = 1.15
 
 
 def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
