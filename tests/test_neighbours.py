@@ -47,6 +47,9 @@ def test_the_graph_finds_the_exact_nearest_on_real_vectors(real):
     assert [set(row) for row in index.tolist()] == [set(row) for row in exact_index.tolist()]
     assert np.allclose(np.sort(value, axis=1), np.sort(exact_value, axis=1), atol=1e-5)
     assert np.allclose(graph.knn_mean(queries, 8), exact_value.mean(axis=1), atol=1e-5)
+    margins_first = Neighbours(items, exact_below=0, min_queries=0)  # kNN means build it too
+    assert np.allclose(margins_first.knn_mean(queries, 8), exact_value.mean(axis=1), atol=1e-5)
+    assert margins_first.graph is not None
 
 
 def test_small_sets_are_searched_exactly(real):

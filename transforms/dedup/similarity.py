@@ -82,7 +82,7 @@ class Neighbours:
         out = np.zeros(len(queries), np.float32)
         if not k or not len(queries):
             return out
-        if self.graph is not None:
+        if not self.searched_exactly(len(queries)):  # the graph, built here if need be
             return self.top_k(queries, k)[1].mean(axis=1).astype(np.float32)
         for start, stop in blocks(len(queries), len(self.items)):
             sims = queries[start:stop] @ self.items.T
