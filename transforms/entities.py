@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -156,59 +157,55 @@ def place_names() -> dict[str, str]:
             if len(n) >= 2 and n.casefold() not in common and (len(n) >= 3 or _CJK.search(n))}
 
 
-@lru_cache(maxsize=1)
-def first_names() -> frozenset[str]:
-    """Given names of every locale Faker knows (its person providers: ~80 locales, Latin,
-    Cyrillic, Greek, Arabic ... scripts), less the words that are stopwords somewhere: a
-    capitalised sequence that starts with one is a person."""
+def _faker_person_values(attributes: tuple[str, ...]) -> Iterator[str]:
+    """Single-word names of length >= 3 in the given list attributes of every person provider
+    Faker has (~80 locales); none without Faker."""
     try:
         import importlib
         import pkgutil
 
         import faker.providers.person as person
     except ImportError:
-        return frozenset()
-    from transforms.keywords import stopwords
-
-    common = set().union(*(stopwords(lang) for lang in (
-        "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "ar")))
-    names: set[str] = set()
+        return
     for module in pkgutil.iter_modules(person.__path__):
         provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"),
                            "Provider", None)
-        for attr in ("first_names", "first_names_male", "first_names_female"):
+        for attr in attributes:
             values = getattr(provider, attr, None)
             if not isinstance(values, (list, tuple, set, frozenset, dict)):
                 continue  # a property computed per instance
-            for name in values:
-                if isinstance(name, str) and len(name) >= 3 and " " not in name:
-                    names.add(name)
+            yield from (n for n in values if isinstance(n, str) and len(n) >= 3
+                        and " " not in n)
+
+
+def _stopwords_of_many() -> set[str]:
+    from transforms.keywords import stopwords
+
+    return set().union(*(stopwords(lang) for lang in (
+        "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "ar")))
+
+
+@lru_cache(maxsize=1)
+def first_names() -> frozenset[str]:
+    """Given names of every locale Faker knows (its person providers: ~80 locales, Latin,
+    Cyrillic, Greek, Arabic ... scripts), less the words that are stopwords somewhere: a
+    capitalised sequence that starts with one is a person."""
+    names = set(_faker_person_values(("first_names", "first_names_male",
+                                      "first_names_female")))
+    if not names:
+        return frozenset()
+    common = _stopwords_of_many()
     return frozenset(n for n in names if n.casefold() not in common and
                      (n[:1].isupper() or _ARABIC_LETTER.match(n[:1])))
 
 
 @lru_cache(maxsize=1)
 def last_names() -> frozenset[str]:
-    """Family names of every locale Faker knows, less stopwords and given names."""
-    try:
-        import importlib
-        import pkgutil
-
-        import faker.providers.person as person
-    except ImportError:
+    """Family names of every locale Faker knows, less stopwords."""
+    names = set(_faker_person_values(("last_names",)))
+    if not names:
         return frozenset()
-    from transforms.keywords import stopwords
-
-    common = set().union(*(stopwords(lang) for lang in (
-        "en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "ar")))
-    names: set[str] = set()
-    for module in pkgutil.iter_modules(person.__path__):
-        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"),
-                           "Provider", None)
-        values = getattr(provider, "last_names", None)
-        if isinstance(values, (list, tuple, set, frozenset, dict)):
-            names.update(n for n in values if isinstance(n, str) and len(n) >= 3
-                         and " " not in n)
+    common = _stopwords_of_many()
     return frozenset(n for n in names if n.casefold() not in common and n[:1].isupper())
 
 
