@@ -3,6 +3,8 @@ tested on real text in test_copies.py and test_embedding.py)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from transforms.dedup import similarity, stories
@@ -215,6 +217,37 @@ def test_the_cascade_story_gate_needs_more_than_a_close_headline():
     raw = heads @ heads.T
     assert raw[np.triu_indices(n, 1)].min() >= 0.82  # what the raw same-language gate took
     assert list(needs_segments(docs, config)) == ["a00", "a01"]
+
+
+def test_the_story_gate_of_a_thin_day_takes_headlines_that_share_rare_names():
+    """A pool too small to centre (under story_min_pool) cannot tell an event from a topic by
+    the headline alone: different outlets' headlines of one event stay under the stories' raw
+    threshold (BASIL's thin days). Headlines close by ``gate_small_cosine`` that share names
+    the rest of the pool does not are candidates; as close headlines without them are not."""
+    from transforms.dedup.cascade import needs_segments
+
+    rng = np.random.default_rng(7)
+    config = TranslationConfig()
+    n = config.story_min_pool - 4
+    common = np.ones(384) / np.sqrt(384)
+    heads = unit_rows(common + rng.normal(scale=0.02, size=(n, 384)))
+    for k in (1, 3):  # a00-a01 one event, a02-a03 two stories on one topic
+        heads[k] = unit_rows(heads[k - 1] + rng.normal(scale=0.026, size=384))[0]
+    names = [("bck", "cpc", "x0"), ("bck", "cpc", "x1"), ("ttl",), ("ttl2",),
+             *[(f"y{k}",) for k in range(n - 4)]]
+    docs = [PoolDoc(Member(f"a{k:02d}", 0.0, 0.0, True, True, False, None, "en"), "en",
+                    heads[k:k + 1], frozenset(), 0, True, names[k]) for k in range(n)]
+    raw = heads @ heads.T
+    for a, b in ((0, 1), (2, 3)):
+        assert config.gate_small_cosine <= raw[a, b] < config.story_raw_threshold
+    assert list(needs_segments(docs, config)) == ["a00", "a01"]
+    # without shared names nothing in the pool is a candidate
+    bare = [dataclasses.replace(d, names=()) for d in docs]
+    assert list(needs_segments(bare, config)) == []
+    # a headline at the stories' raw threshold is a candidate without names
+    heads[3] = unit_rows(heads[2] + rng.normal(scale=0.005, size=384))[0]
+    near = [dataclasses.replace(d, vectors=heads[k:k + 1]) for k, d in enumerate(bare)]
+    assert list(needs_segments(near, config)) == ["a02", "a03"]
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -47,6 +47,8 @@ class TranslationConfig:
     # other segments are embedded
     gate_cosine: float = 0.8  # to a document in another language
     gate_story: float = 0.3  # story similarity from headline vectors (stories.story_vectors)
+    # ...in pools under story_min_pool: raw headline cosine, with names' cosine >= gate_story
+    gate_small_cosine: float = 0.85
     cascade: bool = True  # False: every new document is a candidate (streams, --no_cascade)
     window_days: int = 1
     embedder: str = "e5"
