@@ -8,8 +8,8 @@ cross-language signal); an article gets its other segments embedded only when a 
 its pool window has a close headline among its ``candidates`` nearest of each language
 (``similarity.Neighbours``: exact in small pools, a graph in large ones): cosine >=
 ``gate_cosine`` in another language (on WMT
-news 99.7% of documents with a translation have a partner that close) or
-``gate_same_language`` in its own (stories: 98% of ECB+ articles with a same-event article).
+news 99.7% of documents with a translation have a partner that close), or a story
+similarity from headlines of ``gate_story`` in any language (``story_pairs``).
 Everything after (alignment, stories) sees the same vectors it would without the cascade
 wherever a candidate exists (a text's vector does not depend on its batch), and headline-only
 vectors elsewhere. That holds across runs too: an earlier run's article stored with its
