@@ -29,9 +29,12 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import (
     NewsflowOptions,
     processes_per_machine,
+    record_processes,
     use_cores,
     with_default_runner,
 )
+from pipelines.preload import preload_models
+from pipelines.record_pool import RecordSteps, RunSteps, record_pool
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover, use_pipeline_options
 from transforms.copy_flags import MarkCopyContent
@@ -51,7 +54,7 @@ from transforms.dedup import (
 )
 from transforms.discovery import DiscoverSiteList
 from transforms.embedding import embedder_languages
-from transforms.enrich import canonical_url, enrich_step
+from transforms.enrich import EnrichArticles, canonical_url, enrich_step
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
 from transforms.fetch import FEED_TYPES, HTML_TYPES, TEXT_TYPES, FetchPages, FetchPolicy
@@ -296,36 +299,15 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         pages.append(warc.pages)
         rejects.append(warc.rejects)
 
-    articles = []
-    if pages:
-        extracted = (
-            pages
-            | "AllPages" >> beam.Flatten()
-            | "SpreadPages" >> beam.Reshuffle()  # one WARC file's pages over every worker
-            | "Extract" >> beam.ParDo(ExtractArticles()).with_outputs(
-                ExtractArticles.REJECTS, main="articles")
-        )
-        articles.append(extracted.articles)
-        rejects.append(extracted.rejects)
-    if opts.jsonl:
-        jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
-        articles.append(jsonl.articles | "SpreadRecords" >> beam.Reshuffle())
-        rejects.append(jsonl.rejects)
-    if not articles:
+    if not (pages or opts.jsonl):
         raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
                          "--warc, --jsonl")
-
-    cleaned = (
-        articles
-        | "AllArticles" >> beam.Flatten()
-        | "Clean" >> beam.ParDo(CleanArticles()).with_outputs(CleanArticles.REJECTS,
-                                                               main="articles")
-    )
-    rejects.append(cleaned.rejects)
-    enriched = enrich_step(cleaned.articles, run_id)
-    rejects.append(enriched.rejects)
+    if record_processes(p.options) > 1:
+        enriched, steps = _steps_on_pool(p, opts, run_id, pages, rejects)
+    else:
+        enriched, steps = _steps_in_beam(p, opts, run_id, pages, rejects), []
     enriched = (
-        enriched.articles
+        enriched
         | "Ledger" >> AssignRevisions(page_state)
     )
     rejects.append(enriched.rejects)
@@ -371,7 +353,62 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     ) | "AllFiles" >> beam.Flatten()
     listing = files | "RecordRunFiles" >> RecordRunFiles(opts.output, run_id, counts)
     return {"articles": final, "rejects": all_rejects, "files": listing, "edges": edges,
-            "clusters": clusters}
+            "clusters": clusters, "record_steps": steps}
+
+
+def _steps_in_beam(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: list):
+    """Extract, Clean and Enrich as Beam steps (Beam's workers share them out): the enriched
+    articles; their rejects are appended to ``rejects``."""
+    articles = []
+    if pages:
+        extracted = (
+            pages
+            | "AllPages" >> beam.Flatten()
+            | "SpreadPages" >> beam.Reshuffle()  # one WARC file's pages over every worker
+            | "Extract" >> beam.ParDo(ExtractArticles()).with_outputs(
+                ExtractArticles.REJECTS, main="articles")
+        )
+        articles.append(extracted.articles)
+        rejects.append(extracted.rejects)
+    if opts.jsonl:
+        jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
+        articles.append(jsonl.articles | "SpreadRecords" >> beam.Reshuffle())
+        rejects.append(jsonl.rejects)
+    cleaned = (
+        articles
+        | "AllArticles" >> beam.Flatten()
+        | "Clean" >> beam.ParDo(CleanArticles()).with_outputs(CleanArticles.REJECTS,
+                                                               main="articles")
+    )
+    rejects.append(cleaned.rejects)
+    enriched = enrich_step(cleaned.articles, run_id)
+    rejects.append(enriched.rejects)
+    return enriched.articles
+
+
+def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: list):
+    """The same steps fused, on the record pool (``pipelines/record_pool.py``): no shuffle of
+    whole pages, the HTML dropped where it was extracted. Returns ``(articles, chains)``."""
+    enrich = EnrichArticles(run_id)
+    chains, articles = [], []
+    if pages:
+        chain = RecordSteps(f"pages-{run_id}", [ExtractArticles(), CleanArticles()], enrich)
+        done = (pages
+                | "AllPages" >> beam.Flatten()
+                | "ExtractCleanEnrich" >> beam.ParDo(RunSteps(chain)).with_outputs(
+                    REJECTS, main="articles"))
+        chains.append(chain)
+        articles.append(done.articles)
+        rejects.append(done.rejects)
+    if opts.jsonl:
+        jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
+        chain = RecordSteps(f"records-{run_id}", [CleanArticles()], enrich)
+        done = jsonl.articles | "CleanEnrich" >> beam.ParDo(RunSteps(chain)).with_outputs(
+            REJECTS, main="articles")
+        chains.append(chain)
+        articles.append(done.articles)
+        rejects += [jsonl.rejects, done.rejects]
+    return articles | "AllArticles" >> beam.Flatten(), chains
 
 
 def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
@@ -594,8 +631,12 @@ def run_pipeline(options: PipelineOptions, opts: NewsflowOptions,
     outputs = build_pipeline(pipeline, opts, opts.run_id)
     if extend is not None:
         extend(outputs)
-    result = pipeline.run()
-    result.wait_until_finish()
+    processes = record_processes(options)
+    if outputs["record_steps"] and processes > 1:
+        preload_models(opts, embedder=False)  # before the fork: one copy for every worker
+    with record_pool(processes, outputs["record_steps"]):
+        result = pipeline.run()
+        result.wait_until_finish()
     return result
 
 

@@ -15,8 +15,9 @@ from transforms.schedule import MAX_INTERVAL, MIN_INTERVAL
 DEFAULT_RUNNER = "FnApiRunner"
 LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner")
 
-#: Inputs smaller than this run in one process: starting a worker process (imports, e5 model)
-#: costs ~5 s of CPU, which only inputs with more extraction/embedding work than that repay.
+#: Inputs smaller than this run in one process: loading every entity model before forking
+#: the record pool's workers (``pipelines/record_pool.py``) costs ~5 s of CPU, which only inputs
+#: with more extraction work than that repay.
 MULTI_PROCESS_MIN_BYTES = 4_000_000
 
 
@@ -94,6 +95,13 @@ class NewsflowOptions(PipelineOptions):
                            default=3, help="match new articles against the output's articles "
                                            "published within N days of theirs (0: this run "
                                            "only; default 3)")
+        cores = parser.add_argument_group("newsflow cores")
+        cores.add_argument("--record_processes", "--record-processes", dest="record_processes",
+                           type=int, default=None,
+                           help="worker processes forked by the in-process runner for the "
+                                "per-record steps (extract, clean, enrich), sharing the "
+                                "launcher's models (default: one per core for inputs of 4 MB "
+                                "and more, else 1; --direct_num_workers N sets N)")
         fetch = parser.add_argument_group("newsflow fetching")
         fetch.add_argument("--allow_host", "--allow-host", dest="allow_host", action="append",
                            default=None,
@@ -169,21 +177,30 @@ def with_default_runner(options: PipelineOptions) -> PipelineOptions:
 
 def use_cores(options: PipelineOptions, argv: list[str], input_bytes: int,
               cores: int | None = None) -> None:
-    """Runs on every core when the user chose neither a runner nor workers.
+    """Runs on every core when the user chose neither a runner mode nor workers.
 
-    The in-process runner defaults to one worker; for inputs big enough to repay starting
-    worker processes it gets one ``multi_processing`` worker per core (stages after a shuffle
-    are split between them). Explicit ``--runner``/``--direct_num_workers``/
-    ``--direct_running_mode`` are left as given."""
+    The in-process runner (one Beam worker, no data plane, each model loaded once) forks a
+    record pool of one process per core for the per-record steps when the input is big enough
+    to repay loading every model first. ``--direct_num_workers N`` with the in-process mode
+    asks for N pool processes (0: one per core); ``--record_processes N`` says it directly.
+    An explicit ``--direct_running_mode multi_processing``/``multi_threading`` or another
+    ``--runner`` gets Beam's own workers as given, and no pool."""
     named = {a.split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
-    if named & {"__runner", "__direct_num_workers", "__direct_running_mode"}:
-        return  # the user chose (a default value named explicitly counts too)
+    newsflow = options.view_as(NewsflowOptions)
+    direct = options.view_as(DirectOptions)
     cores = cores or machine_cores()
-    if options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER) and cores > 1 \
-            and input_bytes >= MULTI_PROCESS_MIN_BYTES:
-        direct = options.view_as(DirectOptions)
-        direct.direct_num_workers = cores
-        direct.direct_running_mode = "multi_processing"
+    in_process = (options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER)
+                  and direct.direct_running_mode == "in_memory")
+    if not in_process:
+        newsflow.record_processes = 1
+    elif "__record_processes" in named:
+        newsflow.record_processes = newsflow.record_processes or cores
+    elif "__direct_num_workers" in named:
+        newsflow.record_processes = direct.direct_num_workers or cores
+    else:
+        newsflow.record_processes = cores if input_bytes >= MULTI_PROCESS_MIN_BYTES else 1
+    if in_process:
+        direct.direct_num_workers = 1  # the pool does the parallel part: one Beam worker
 
 
 def processes_per_machine(options: PipelineOptions) -> int:
@@ -195,5 +212,10 @@ def processes_per_machine(options: PipelineOptions) -> int:
         return 0
     direct = options.view_as(DirectOptions)
     if direct.direct_running_mode != "multi_processing":
-        return 1
+        return 1  # the record pool's workers do not embed: the launcher has every core
     return direct.direct_num_workers or machine_cores()  # 0 means one per core
+
+
+def record_processes(options: PipelineOptions) -> int:
+    """Processes of the record pool ``use_cores`` chose (1: none)."""
+    return max(1, options.view_as(NewsflowOptions).record_processes or 1)

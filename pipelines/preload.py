@@ -20,8 +20,9 @@ from pipelines.options import NewsflowOptions
 LOG = logging.getLogger(__name__)
 
 
-def preload_models(opts: NewsflowOptions) -> dict[str, float]:
-    """Loads every model the run's transforms use; returns the CPU seconds each took."""
+def preload_models(opts: NewsflowOptions, embedder: bool = True) -> dict[str, float]:
+    """Loads every model the run's transforms use (the embedder only if ``embedder``: the
+    record pool's workers do not embed); returns the CPU seconds each took."""
     from transforms.embedding import load_embedder, threads_per_process
     from transforms.enrich import LanguageIdentifier
     from transforms.entities import EntityRecognizer, chinese_tagger
@@ -38,9 +39,9 @@ def preload_models(opts: NewsflowOptions) -> dict[str, float]:
     for lang in sorted(recognizer.models):
         timed(f"spacy:{lang}", lambda lang=lang: recognizer.model(lang))
     timed("jieba", chinese_tagger)
-    if "translation" in opts.levels():
+    if embedder and "translation" in opts.levels():
         # the arguments ``EmbedSegments.setup`` passes in a stream (one SDK process)
         timed(f"embedder:{opts.embedder}",
               lambda: load_embedder(opts.embedder, threads_per_process(1)))
-    LOG.info("models loaded before the first poll (CPU s): %s", took)
+    LOG.info("models loaded ahead (CPU s): %s", took)
     return took

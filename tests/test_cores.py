@@ -3,30 +3,49 @@ names otherwise, and model threads that do not oversubscribe the machine."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
+from collections import Counter
 
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from pipelines.batch import make_options
-from pipelines.options import MULTI_PROCESS_MIN_BYTES, processes_per_machine, use_cores
+from pipelines.batch import make_options, run
+from pipelines.options import (
+    MULTI_PROCESS_MIN_BYTES,
+    processes_per_machine,
+    record_processes,
+    use_cores,
+)
+from pipelines.query import connect
 from transforms.embedding import load_embedder, threads_per_process
 
 
-def _direct(argv: list[str], size: int, cores: int = 2) -> tuple[int, str]:
+def _direct(argv: list[str], size: int, cores: int = 2) -> tuple[int, str, int]:
+    """(Beam workers, Beam running mode, record pool processes) chosen for ``argv``."""
     options = PipelineOptions(argv)
     use_cores(options, argv, size, cores)
     direct = options.view_as(DirectOptions)
-    return direct.direct_num_workers, direct.direct_running_mode
+    return direct.direct_num_workers, direct.direct_running_mode, record_processes(options)
 
 
 def test_big_inputs_use_every_core_unless_the_user_chose():
     big = MULTI_PROCESS_MIN_BYTES
-    assert _direct([], big, cores=4) == (4, "multi_processing")
-    assert _direct([], big - 1) == (1, "in_memory")  # starting workers would cost more
-    assert _direct([], big, cores=1) == (1, "in_memory")
-    assert _direct(["--direct_num_workers", "1"], big) == (1, "in_memory")
-    assert _direct(["--direct_running_mode", "multi_threading"], big) == (1, "multi_threading")
-    assert _direct(["--runner", "FnApiRunner"], big) == (1, "in_memory")
+    # one in-process Beam worker, the per-record steps on a pool of one process per core
+    assert _direct([], big, cores=4) == (1, "in_memory", 4)
+    assert _direct([], big - 1) == (1, "in_memory", 1)  # loading every model would cost more
+    assert _direct([], big, cores=1) == (1, "in_memory", 1)
+    assert _direct(["--runner", "FnApiRunner"], big) == (1, "in_memory", 2)
+    # the user's number of workers is the pool's, whatever the input's size
+    assert _direct(["--direct_num_workers", "1"], big) == (1, "in_memory", 1)
+    assert _direct(["--direct_num_workers", "3"], 10) == (1, "in_memory", 3)
+    assert _direct(["--direct_num_workers=0"], 10, cores=4) == (1, "in_memory", 4)
+    assert _direct(["--record_processes", "2"], 10) == (1, "in_memory", 2)
+    # Beam's own worker modes and other runners as given, without a pool
+    assert _direct(["--direct_running_mode", "multi_threading"], big) == (1, "multi_threading", 1)
+    assert _direct(["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
+                   big) == (2, "multi_processing", 1)
+    assert _direct(["--runner", "DataflowRunner"], big)[2] == 1
 
 
 def test_small_runs_stay_in_one_process(tmp_path):
@@ -61,3 +80,63 @@ def test_threads_setting_up_at_once_share_one_model():
         worker.join()
     assert len({id(m) for m in models}) == 1
     assert models[0].workers == 1
+
+
+def _warc(path, pages: list[tuple[str, bytes]]) -> None:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, body in pages:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=headers))
+
+
+STORY = ("The city council approved the new budget on Tuesday after a long debate about "
+         "schools, roads and the harbour, and the mayor said work would start in spring.")
+
+
+def _rows(root: str, dataset: str) -> list[tuple]:
+    con = connect(root)
+    columns = [c for (c, *_) in con.execute(f"describe {dataset}").fetchall()
+               if c not in ("run_id", "time") and not (c.endswith("_at") and c != "published_at")]
+    return sorted(con.execute(f"select {', '.join(columns)} from {dataset}").fetchall(),
+                  key=repr)
+
+
+def test_the_record_pool_stores_and_rejects_what_one_process_does(tmp_path):
+    """The per-record steps on two forked workers: the same article and reject rows as in one
+    process (pages and JSONL records, good and bad ones), and the workers' counters counted."""
+    pages = [(f"https://pool.example/{n}", (
+        f"<html><head><title>Report {n}</title></head><body><article><h1>Report {n}</h1>"
+        + "".join(f"<p>Paragraph {i} of report {n}: {STORY}</p>" for i in range(6))
+        + "</article></body></html>").encode()) for n in range(12)]
+    pages += [("https://pool.example/empty", b"<html><body></body></html>"),
+              ("https://pool.example/menu", b"<html><body><p>Home | News</p></body></html>")]
+    _warc(tmp_path / "pages.warc.gz", pages)
+    lines = [{"url": f"https://jsonl.example/{n}", "text": f"Record {n}. {STORY}",
+              "language": "en"} for n in range(3)] + [{"url": "https://jsonl.example/blank",
+                                                        "text": "   "}]
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    inputs = ["--warc", str(tmp_path / "pages.warc.gz"), "--jsonl", str(tmp_path / "docs.jsonl"),
+              "--dedup-levels", "exact"]
+    counted = {}
+    for processes in ("1", "2"):
+        _, result = run([*inputs, "--output", str(tmp_path / processes),
+                         "--record_processes", processes])
+        counted[processes] = counts = Counter()
+        for counter in result.metrics().query()["counters"]:  # summed over the steps
+            if counter.key.metric.namespace in ("extract", "clean", "enrich"):
+                counts[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += (
+                    counter.committed)
+    one, two = str(tmp_path / "1"), str(tmp_path / "2")
+    assert len(_rows(two, "articles")) == 15
+    assert _rows(two, "articles") == _rows(one, "articles")
+    assert len(_rows(two, "rejects")) == 3
+    assert _rows(two, "rejects") == _rows(one, "rejects")
+    assert counted["2"]["extract.extracted"] == 13
+    assert counted["2"]["enrich.enriched"] == 15
+    assert counted["2"] == counted["1"]
