@@ -31,8 +31,9 @@ Runner options are Beam's own and pass through unchanged, e.g.
   multi_processing  |  --runner DataflowRunner --project P --region R --temp_location gs://B/tmp
   --setup_file ./setup.py  |  --runner FlinkRunner --flink_master HOST:8081  |  --runner
   SparkRunner --spark_master_url spark://HOST:7077
-Without --runner or --direct_* options, inputs of 4 MB or more run one multi_processing
-worker per core; smaller ones run in one process (--direct_num_workers 1 forces one).
+Without --runner or --direct_running_mode, inputs of 4 MB or more extract and enrich on one
+forked worker process per core (the record pool; --direct_num_workers N sets N, 1 forces one
+process); smaller ones run in one process.
 
 Exit status: 0 all inputs became articles, 3 finished with rejects, 1 failed, 2 usage error
 or another run holds ROOT/_lock.
