@@ -33,7 +33,7 @@ from pipelines.options import (
     use_cores,
     with_default_runner,
 )
-from pipelines.preload import preload_models
+from pipelines.preload import preload_models, warm_up_enrichment
 from pipelines.record_pool import RecordSteps, RunSteps, record_pool
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover, use_pipeline_options
@@ -302,7 +302,7 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     if not (pages or opts.jsonl):
         raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
                          "--warc, --jsonl")
-    if record_processes(p.options) > 1:
+    if record_processes(p.options) >= 1:  # the in-process runner, with or without a pool
         enriched, steps = _steps_on_pool(p, opts, run_id, pages, rejects)
     else:
         enriched, steps = _steps_in_beam(p, opts, run_id, pages, rejects), []
@@ -634,6 +634,7 @@ def run_pipeline(options: PipelineOptions, opts: NewsflowOptions,
     processes = record_processes(options)
     if outputs["record_steps"] and processes > 1:
         preload_models(opts, embedder=False)  # before the fork: one copy for every worker
+        warm_up_enrichment()
     with record_pool(processes, outputs["record_steps"]):
         result = pipeline.run()
         result.wait_until_finish()

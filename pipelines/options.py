@@ -175,6 +175,12 @@ def with_default_runner(options: PipelineOptions) -> PipelineOptions:
     return options
 
 
+def in_process(options: PipelineOptions) -> bool:
+    """Beam's in-process runner with its one in-memory worker: the record pool's case."""
+    return (options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER)
+            and options.view_as(DirectOptions).direct_running_mode == "in_memory")
+
+
 def use_cores(options: PipelineOptions, argv: list[str], input_bytes: int,
               cores: int | None = None) -> None:
     """Runs on every core when the user chose neither a runner mode nor workers.
@@ -189,18 +195,16 @@ def use_cores(options: PipelineOptions, argv: list[str], input_bytes: int,
     newsflow = options.view_as(NewsflowOptions)
     direct = options.view_as(DirectOptions)
     cores = cores or machine_cores()
-    in_process = (options.view_as(StandardOptions).runner in (None, DEFAULT_RUNNER)
-                  and direct.direct_running_mode == "in_memory")
-    if not in_process:
-        newsflow.record_processes = 1
-    elif "__record_processes" in named:
+    if not in_process(options):
+        newsflow.record_processes = 0
+        return
+    if "__record_processes" in named:
         newsflow.record_processes = newsflow.record_processes or cores
     elif "__direct_num_workers" in named:
         newsflow.record_processes = direct.direct_num_workers or cores
     else:
         newsflow.record_processes = cores if input_bytes >= MULTI_PROCESS_MIN_BYTES else 1
-    if in_process:
-        direct.direct_num_workers = 1  # the pool does the parallel part: one Beam worker
+    direct.direct_num_workers = 1  # the pool does the parallel part: one Beam worker
 
 
 def processes_per_machine(options: PipelineOptions) -> int:
@@ -217,5 +221,9 @@ def processes_per_machine(options: PipelineOptions) -> int:
 
 
 def record_processes(options: PipelineOptions) -> int:
-    """Processes of the record pool ``use_cores`` chose (1: none)."""
-    return max(1, options.view_as(NewsflowOptions).record_processes or 1)
+    """Processes of the record pool ``use_cores`` chose: 0 for Beam's own workers (the
+    per-record steps are Beam steps, spread by a shuffle), 1 for the steps in the launcher."""
+    if not in_process(options):
+        return 0
+    chosen = options.view_as(NewsflowOptions).record_processes
+    return 1 if chosen is None else chosen

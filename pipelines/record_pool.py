@@ -38,8 +38,9 @@ from apache_beam.utils.windowed_value import WindowedValue
 LOG = logging.getLogger(__name__)
 
 #: Records per task sent to a worker: big enough that pickling and the pipe cost little next
-#: to extraction (~20 ms a page), small enough that workers finish together.
-TASK_RECORDS = 8
+#: to extraction (~20 ms a page) and that spaCy parses a batch of heads, small enough that
+#: the workers finish together.
+TASK_RECORDS = 16
 
 _POOL: ProcessPoolExecutor | None = None
 _WORKERS = 0
@@ -115,6 +116,7 @@ def record_pool(processes: int, chains: list[RecordSteps]) -> Iterator[None]:
     gc.freeze()  # objects made so far stay put: fewer pages copied in the workers
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
                                initializer=_worker_init)
+    pool.submit(int).result()  # forks every worker now, before the runner starts its threads
     _POOL, _WORKERS = pool, processes
     try:
         yield

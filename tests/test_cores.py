@@ -42,10 +42,10 @@ def test_big_inputs_use_every_core_unless_the_user_chose():
     assert _direct(["--direct_num_workers=0"], 10, cores=4) == (1, "in_memory", 4)
     assert _direct(["--record_processes", "2"], 10) == (1, "in_memory", 2)
     # Beam's own worker modes and other runners as given, without a pool
-    assert _direct(["--direct_running_mode", "multi_threading"], big) == (1, "multi_threading", 1)
+    assert _direct(["--direct_running_mode", "multi_threading"], big) == (1, "multi_threading", 0)
     assert _direct(["--direct_num_workers", "2", "--direct_running_mode", "multi_processing"],
-                   big) == (2, "multi_processing", 1)
-    assert _direct(["--runner", "DataflowRunner"], big)[2] == 1
+                   big) == (2, "multi_processing", 0)
+    assert _direct(["--runner", "DataflowRunner"], big)[2] == 0
 
 
 def test_small_runs_stay_in_one_process(tmp_path):
