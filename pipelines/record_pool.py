@@ -23,6 +23,9 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -88,9 +91,20 @@ def _counted_run(name: str, records: list[Any]) -> tuple[list[Any], dict[tuple[s
     return outputs, counters
 
 
+def _exit_with_launcher(launcher: int) -> None:
+    """A worker whose launcher was killed exits (its siblings hold the task pipe open, so no
+    end of file would ever tell it)."""
+    while os.getppid() == launcher:
+        time.sleep(1.0)
+    os._exit(1)
+
+
 def _worker_init() -> None:
-    """Counts the DoFns' ``Metrics`` in this worker (there is no Beam step around them)."""
+    """Counts the DoFns' ``Metrics`` in this worker (there is no Beam step around them); ends
+    the worker with its launcher."""
     global _COUNTED
+    threading.Thread(target=_exit_with_launcher, args=(os.getppid(),), daemon=True,
+                     name="record-pool-watchdog").start()
     from apache_beam.metrics.execution import MetricsContainer
     from apache_beam.runners.worker import statesampler
     from apache_beam.utils.counters import CounterFactory
@@ -173,8 +187,8 @@ class RunSteps(beam.DoFn):
         if future is not None:
             try:
                 outputs, counters = future.result()
-            except BrokenProcessPool:
-                LOG.warning("a record pool worker died: its batch runs in the launcher")
+            except Exception as exc:  # noqa: BLE001 - a dead worker, a result that did not come back
+                LOG.warning("record pool: %s: the batch runs in the launcher", exc)
             else:
                 for (namespace, name), value in counters.items():
                     Metrics.counter(namespace, name).inc(value)
