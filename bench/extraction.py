@@ -145,7 +145,7 @@ def main() -> int:
                 p, r, f1 = parts[part]
                 label = "all" if part is None else f"half{part}"
                 speed = f"{wall:8.1f} {cpu:11.1f}" if part is None else ""
-                print(f"  {name:18s} {label:6s} {p:6.3f} {r:6.3f} {f1:6.3f} {speed}")
+                print(f"  {name:18s} {label:6s} {p:6.4f} {r:6.4f} {f1:6.4f} {speed}")
         base, mine = results["plain trafilatura"], results["newsflow"]
         print(f"  ratio newsflow/plain: F1 x{mine[None][2] / base[None][2]:.3f}, "
               f"speed x{mine['speed'][0] / base['speed'][0]:.2f} wall, "
