@@ -248,9 +248,12 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
         return _gazetteer_spans(text)
     places = place_names()
     connectors = CONNECTORS - _ARTICLES if lang in NOUN_CAPITALISING else CONNECTORS
-    words = [(m.start(), m.end(), m.group(0).rstrip(".") if m.group(0).endswith(".") and
-              m.group(0)[:-1] not in PERSON_TITLES and m.group(0) not in ORG_WORDS
-              else m.group(0)) for m in _WORD.finditer(text)]
+    words = []  # (start, end, word without a final full stop unless a title's or a name's)
+    for m in _WORD.finditer(text):
+        word = m.group(0)
+        if word[-1] == "." and word[:-1] not in PERSON_TITLES and word not in ORG_WORDS:
+            word = word.rstrip(".")
+        words.append((*m.span(), word))
     spans: list[Span] = []
     i = 0
     while i < len(words):
