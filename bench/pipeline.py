@@ -16,7 +16,8 @@ a busy machine does not inflate as much as wall time). Run by hand, at normal pr
 otherwise idle machine if you can: the load average is printed next to each figure.
 
 ``--stages`` runs newsflow's own per-record steps on the same pages in this process, without a
-runner, and prints the CPU seconds of each (model loads, extraction, cleaning, enrichment and
+runner, and prints the CPU seconds of each (model loads, a bare ``trafilatura.extract`` loop over
+the same pages as the reference extraction is read against, extraction, cleaning, enrichment and
 each content column, the story names, the headline embeddings, the cascade's gate over the
 day pools and the embedding of its candidates' other segments): where a run's CPU
 goes, to read next to the whole runs' CPU seconds (the rest is the runner, dedup and writing).
@@ -118,6 +119,8 @@ def timed(command: list[str]) -> tuple[float, float]:
 def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
     """CPU seconds of each per-record step of a run, on every page, in this process."""
     sys.path.insert(0, str(ROOT))
+    import trafilatura
+
     from transforms.attribution import attributed_source
     from transforms.clean import clean_article
     from transforms.dedup.config import TranslationConfig
@@ -165,6 +168,10 @@ def stage_cpu(pages: list[tuple[str, bytes]]) -> None:
         (("Warm up.", "en", None), ("Bonjour.", "fr", None), ("Berlin.", "de", None))])
     embedder = timed_step("load embedder (e5)", lambda: load_embedder(
         config.embedder, threads_per_process(1)))
+    start = cpu()
+    for url, body in pages:  # what extraction is read against, in the same run (not summed)
+        trafilatura.extract(body, url=url)
+    print(f"  {'reference: bare trafilatura.extract loop':44s} {cpu() - start:7.2f}", flush=True)
     records = timed_step("extract (decode, metadata, trafilatura)", extracted)
     records = timed_step("clean", lambda: [clean_article(r) for r in records])
     records = timed_step("enrich core (ids, language, dates, hashes)",
