@@ -119,6 +119,17 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     return when
 
 
+def _has_letters(text: str, needed: int) -> bool:
+    """Whether ``text`` holds at least ``needed`` letters (stops counting there: an article
+    reaches 20 in its first words, a count over 3,000 characters cost a fifth of identifying)."""
+    for ch in text:
+        if ch.isalpha():
+            needed -= 1
+            if needed <= 0:
+                return True
+    return needed <= 0
+
+
 @once_per_process()
 def _langid_model():
     """One py3langid model per process (read-only once loaded): a runner that sets a DoFn up
@@ -137,7 +148,7 @@ class LanguageIdentifier:
 
     def identify(self, text: str) -> tuple[str | None, float]:
         sample = (text or "")[:3000]
-        if sum(ch.isalpha() for ch in sample) < MIN_LANG_CHARS:
+        if not _has_letters(sample, MIN_LANG_CHARS):
             return None, 0.0
         lang, prob = self._identifier.classify(sample)
         return lang, float(prob)
