@@ -89,10 +89,23 @@ def test_a_lone_borderline_translation_link_does_not_merge_two_groups():
     assert [e.score for e in require_corroboration(edges)] == [0.8, 0.8]
     groups = resolve_groups(edges)
     assert groups["de1"]["copy_group_id"] == "fr1" and groups["en1"]["copy_group_id"] == "ru1"
-    # the same borderline link to a single document is all the evidence there is: kept
+    # a single report quoting a pair of translations links to both at once: the borderline
+    # links do not add it to the pair
     ja = m("ja1", 3)
-    groups = resolve_groups([*edges[:2], Edge(en, ja, "translation", 0.4)])
-    assert groups["ja1"]["copy_group_id"] == "ru1"
+    groups = resolve_groups([*edges[:2], Edge(en, ja, "translation", 0.4),
+                             Edge(ru, ja, "translation", 0.4)])
+    assert "ja1" not in groups and groups["en1"]["copy_group_id"] == "ru1"
+    # a document reaching two members of a bigger group on borderline links joins it
+    cs = m("cs1", 1)
+    trio = [Edge(ru, en, "translation", 0.8), Edge(ru, cs, "translation", 0.8)]
+    weak2 = [Edge(x, ja, "translation", 0.4) for x in (ru, en)]
+    groups = resolve_groups([*trio, *weak2])
+    assert len({groups[a]["copy_group_id"] for a in ("ja1", "cs1", "ru1", "en1")}) == 1
+    assert "ja1" not in resolve_groups([*trio, *weak2[:1]])
+    # between two single documents the borderline link is all the evidence there is: kept
+    es, it = m("es1", 1), m("it1", 2)
+    groups = resolve_groups([*edges[:2], Edge(es, it, "translation", 0.4)])
+    assert groups["it1"]["copy_group_id"] == groups["es1"]["copy_group_id"]
     # and a strong link merges groups as before
     groups = resolve_groups([*edges[:2], Edge(de, en, "translation", 0.6)])
     assert len({g["copy_group_id"] for g in groups.values()}) == 1
