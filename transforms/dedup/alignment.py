@@ -73,6 +73,21 @@ class _Side:
         self.means = np.vstack([unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
         self.new = np.array([i for i, d in enumerate(docs) if not d.member.existing], np.int64)
         self.segment_index, self.mean_index = Neighbours(self.segments), Neighbours(self.means)
+        self.flags = {
+            "existing": np.array([d.member.existing for d in docs], bool),
+            "home": np.array([d.home for d in docs], bool),
+            "day": np.array([d.day for d in docs], np.int64)}
+
+    def padded(self, knn: np.ndarray):
+        """(documents x longest) segment rows, padding pointing at an appended zero row; each
+        document's segment count; the segments and ``knn`` with that row appended."""
+        counts = np.diff(self.offsets)
+        width = max(1, int(counts.max()))
+        pad = len(self.segments)
+        rows = self.offsets[:-1, None] + np.arange(width)[None, :]
+        rows = np.where(np.arange(width)[None, :] < counts[:, None], rows, pad)
+        segments = np.vstack([self.segments, np.zeros((1, self.segments.shape[1]), np.float32)])
+        return rows, counts, segments, np.append(knn, np.float32(1)).astype(np.float32)
 
     def rows(self, doc: int) -> np.ndarray:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
@@ -108,24 +123,67 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
     knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
         sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
+    pairs_left = np.fromiter((i for i, js in partners.items() for _ in js), np.int64)
+    pairs_right = np.fromiter((j for js in partners.values() for j in sorted(js)), np.int64)
+    keep = np.flatnonzero(_allowed(sl, sr, pairs_left, pairs_right, config))
+    pairs_left, pairs_right = pairs_left[keep], pairs_right[keep]
+    # most candidate pairs are two unrelated documents: their best segment margin is under
+    # every rule's margin, so they are dropped here in bulk, not one by one in Python
+    blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right,
+                                _lowest_margin(config))
     scores: dict[tuple[int, int], float] = {}
-    for i, js in partners.items():
-        a = left[i]
-        js = [j for j in sorted(js) if pair_allowed(a, right[j], config)]
-        if not js:
+    for i, j, margins in zip(pairs_left.tolist(), pairs_right.tolist(), blocks_kept,
+                             strict=True):
+        if margins is None:
             continue
-        rows = slice(offsets_left[i], offsets_left[i + 1])
-        cols = np.concatenate([segment_rows[j] for j in js])
-        margins = (seg_left[rows] @ seg_right[cols].T) / (
-            (knn_left[rows, None] + knn_right[None, cols]) / 2)
-        at = 0
-        for j in js:
-            width = len(segment_rows[j])
-            score = pair_score(margins[:, at:at + width], a, right[j], config)
-            at += width
-            if score is not None:
-                scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
+        score = pair_score(margins, left[i], right[j], config)
+        if score is not None:
+            scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
     yield from _mutual_best(scores, left, right, "translation")
+
+
+def _lowest_margin(config: TranslationConfig) -> float:
+    """No rule of ``pair_score`` accepts a pair whose best segment margin is below this."""
+    return min(config.segment_margin, config.short_margin, config.short_pair_margin,
+               config.chain_margin)
+
+
+def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
+             config: TranslationConfig) -> np.ndarray:
+    """``pools.pair_allowed`` of many pairs at once (index arrays into each side)."""
+    a, b = sl.flags, sr.flags
+    a_home, b_home = a["home"][left], b["home"][right]
+    a_day, b_day = a["day"][left], b["day"][right]
+    ok = ~(a["existing"][left] & b["existing"][right])
+    ok &= (a_home | b_home) & (np.abs(a_day - b_day) <= config.window_days)
+    return ok & ((a_home & b_home) | (a_home & (b_day == a_day + 1))
+                 | (b_home & (a_day == b_day + 1)))
+
+
+#: candidate pairs whose segment margins are computed at once (bounded memory)
+PAIR_CHUNK = 4096
+
+
+def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndarray,
+                  left: np.ndarray, right: np.ndarray, floor: float):
+    """Every pair's margins matrix (segments of ``left[p]`` x segments of ``right[p]``)
+    where its best margin reaches ``floor``, else None: one batched product per chunk of
+    pairs, documents padded to the longest with zero rows."""
+    kept: list[np.ndarray | None] = [None] * len(left)
+    if not len(left):
+        return kept
+    rows_left, count_left, seg_left, den_left = sl.padded(knn_left)
+    rows_right, count_right, seg_right, den_right = sr.padded(knn_right)
+    for start in range(0, len(left), PAIR_CHUNK):
+        a = rows_left[left[start:start + PAIR_CHUNK]]
+        b = rows_right[right[start:start + PAIR_CHUNK]]
+        margins = np.matmul(seg_left[a], seg_right[b].transpose(0, 2, 1)) / (
+            (den_left[a][:, :, None] + den_right[b][:, None, :]) / 2)
+        top = margins.max(axis=(1, 2))
+        for offset in np.flatnonzero(top >= floor).tolist():
+            p = start + offset
+            kept[p] = margins[offset, :count_left[left[p]], :count_right[right[p]]]
+    return kept
 
 
 def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> float | None:
