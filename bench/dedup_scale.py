@@ -17,11 +17,13 @@ Translation pools (``transforms.dedup.alignment.translation_edges`` and ``storie
 pipeline's functions) get synthetic segment vectors: 5 per document, 384 dimensions, four
 languages, a third of the documents translated (their segments with a little noise) into
 another language. ``--pools``: every document new (a first run over one publication day).
-Item sets of ``similarity.EXACT_BELOW`` vectors or more are searched through an HNSW graph
-(``hnsw.py``), smaller ones exactly (a first run's language pair in one product both ways:
-``similarity.cross_knn_means``), so growth is ~n^2 up to there and ~n log n beyond. These
-vectors are isotropic noise around each document's topic, a hard case for any graph: at 40k
-items its recall of the 8 nearest is .85 at efSearch 128 (.99 on real e5 segments at 6k).
+Item sets of ``similarity.EXACT_BELOW`` vectors or more are searched through inverted lists
+(``ivf.py``: each query against the items of its 16 nearest k-means lists), smaller ones
+exactly (a first run's language pair in one product both ways:
+``similarity.cross_knn_means``), so growth is ~n^2 up to there and ~n^1.5 beyond. These
+vectors are isotropic noise around each document's topic, a hard case for any index: at 40k
+items the lists find .25-.41 of the 8 nearest (.84 on real e5 segments at 6k), though the
+kNN means they give are within .004-.006 of the exact ones (.001 on e5).
 The cascade's gate (``cascade.needs_segments`` over the headline vectors, which runs
 first in a pipeline) is timed apart: "gate CPU s", not in "CPU s".
 ``--history`` with ``--new``: a later run's new documents against a day of earlier

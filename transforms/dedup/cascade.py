@@ -6,7 +6,7 @@ yet most articles of a real stream have no translated copy and no other report o
 event. Every article's headline is embedded (one short segment: its vector is the cheap
 cross-language signal); an article gets its other segments embedded only when a document of
 its pool window has a close headline among its ``candidates`` nearest of each language
-(``similarity.Neighbours``: exact in small pools, a graph in large ones): cosine >=
+(``similarity.Neighbours``: exact in small pools, inverted lists in large ones): cosine >=
 ``gate_cosine`` in another language (on WMT
 news 99.7% of documents with a translation have a partner that close), or a story
 similarity from headlines of ``gate_story`` in any language (``story_pairs``).

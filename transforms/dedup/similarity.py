@@ -3,31 +3,31 @@ segment's k nearest.
 
 Under ``EXACT_BELOW`` items the search is exact, block by block (one block of query rows
 against all items at a time, so a pool of any size runs in bounded memory): small runs give
-exactly the all-pairs result. From ``EXACT_BELOW`` items on, an HNSW graph (``hnsw.py``)
-answers instead: all pairs grow with the square of a day's articles, the graph with
-n log n. ``Neighbours`` is built once per item set and queried many times (a language's
-segments are searched from every other language of the pool). ``cross_knn_means`` gives
-the ratio margin's two denominators of a language pair from one product where both sides
-are searched exactly."""
+exactly the all-pairs result. From ``EXACT_BELOW`` items on, inverted lists (``ivf.py``)
+answer instead: all pairs grow with the square of a day's articles, a query against the
+lists with the square root of the items. ``Neighbours`` is built once per item set and
+queried many times (a language's segments are searched from every other language of the
+pool). ``cross_knn_means`` gives the ratio margin's two denominators of a language pair from
+one product where both sides are searched exactly."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from transforms.dedup import hnsw
+from transforms.dedup import ivf
 
 #: cells of a similarity block held at once (64 MB of float32): pools of any size run in
 #: bounded memory, one block of rows against all columns at a time
 BLOCK_CELLS = 1 << 24
-#: item sets this large get an HNSW graph; smaller ones are searched exactly. At 40k items
-#: of 384 dimensions the graph (efSearch 128) costs 0.40-0.47 CPU ms a query plus its build,
-#: at recall .85-.94 on synthetic vectors (bench/dedup_scale.py's, and Gaussian ones with
-#: the spectrum of real e5 segments), against 0.42 for an exact search and 0.24 for each
-#: direction of ``cross_knn_means`` (README Scale)
-EXACT_BELOW = 100_000
+#: item sets this large get inverted lists; smaller ones are searched exactly. At 20k items
+#: of 384 dimensions (bench/dedup_scale.py's vectors) the lists cost 0.19 CPU ms a query and
+#: 0.6 s to build, an exact search 0.30-0.38 (0.22 for each direction of
+#: ``cross_knn_means``); at 40k 0.17 against 0.57. The HNSW graph used before cost 0.69 ms a
+#: query at 125k items and 71 CPU s to build (one thread); the lists ~1.5 s (README Scale)
+EXACT_BELOW = 20_000
 #: ...and a search of this many query rows or more (fewer are cheaper searched exactly than
-#: a graph is built)
-GRAPH_QUERIES = 10_000
+#: the lists are built: ~1,000-3,000 exact queries' worth)
+GRAPH_QUERIES = 2_000
 
 
 def blocks(rows: int, cols: int):
@@ -37,33 +37,33 @@ def blocks(rows: int, cols: int):
 
 
 class Neighbours:
-    """Unit vectors to search the nearest of: exactly below ``exact_below`` items, through an
-    HNSW graph from there on, built (once) by the first search of ``min_queries`` rows or
-    more. A graph costs about as much to build as ~10k exact queries, so a later run's few
-    new articles searching a day of earlier ones are cheaper searched exactly."""
+    """Unit vectors to search the nearest of: exactly below ``exact_below`` items, through
+    inverted lists (``ivf``) from there on, built (once) by the first search of
+    ``min_queries`` rows or more: fewer queries are cheaper searched exactly than the lists
+    are built."""
 
     def __init__(self, items: np.ndarray, exact_below: int | None = None,
                  min_queries: int | None = None):
         self.items = items
         self.exact_below = max(1, EXACT_BELOW if exact_below is None else exact_below)
         self.min_queries = GRAPH_QUERIES if min_queries is None else min_queries
-        self.graph = None
+        self.lists = None
 
     def __len__(self) -> int:
         return len(self.items)
 
     def searched_exactly(self, queries: int) -> bool:
-        """Whether a search of this many query rows is exact (no graph built or to build)."""
-        return self.graph is None and not (len(self.items) >= self.exact_below
+        """Whether a search of this many query rows is exact (no lists built or to build)."""
+        return self.lists is None and not (len(self.items) >= self.exact_below
                                            and queries >= max(1, self.min_queries))
 
     def top_k(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar items of every query row: (indices, cosines), in no order."""
         k = min(k, len(self.items))
         if not self.searched_exactly(len(queries)):
-            self.graph = self.graph or hnsw.build(self.items)
-        if self.graph is not None and len(queries) and k:
-            return hnsw.search(self.graph, self.items, queries, k)
+            self.lists = self.lists or ivf.build(self.items)
+        if self.lists is not None and len(queries) and k:
+            return ivf.search(self.lists, self.items, queries, k)
         index = np.zeros((len(queries), k), np.int64)
         value = np.zeros((len(queries), k), np.float32)
         if not k:
@@ -82,7 +82,7 @@ class Neighbours:
         out = np.zeros(len(queries), np.float32)
         if not k or not len(queries):
             return out
-        if not self.searched_exactly(len(queries)):  # the graph, built here if need be
+        if not self.searched_exactly(len(queries)):  # the lists, built here if need be
             return self.top_k(queries, k)[1].mean(axis=1).astype(np.float32)
         for start, stop in blocks(len(queries), len(self.items)):
             sims = queries[start:stop] @ self.items.T
