@@ -78,16 +78,21 @@ class _Side:
             "home": np.array([d.home for d in docs], bool),
             "day": np.array([d.day for d in docs], np.int64)}
 
-    def padded(self, knn: np.ndarray):
-        """(documents x longest) segment rows, padding pointing at an appended zero row; each
-        document's segment count; the segments and ``knn`` with that row appended."""
+    def padded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(documents x longest) segment rows (padding repeats a document's first row),
+        which of them are real, and each document's segment count."""
         counts = np.diff(self.offsets)
         width = max(1, int(counts.max()))
-        pad = len(self.segments)
-        rows = self.offsets[:-1, None] + np.arange(width)[None, :]
-        rows = np.where(np.arange(width)[None, :] < counts[:, None], rows, pad)
-        segments = np.vstack([self.segments, np.zeros((1, self.segments.shape[1]), np.float32)])
-        return rows, counts, segments, np.append(knn, np.float32(1)).astype(np.float32)
+        real = np.arange(width)[None, :] < counts[:, None]
+        rows = np.where(real, self.offsets[:-1, None] + np.arange(width)[None, :],
+                        self.offsets[:-1, None])
+        return rows, real, counts
+
+    def bound_sample(self) -> Neighbours:
+        """Every few segments, ``BOUND_SAMPLE`` at most: a kNN mean among them is at most the
+        one among all the segments (``_aligned_pairs``' lower bounds)."""
+        step = max(1, -(-len(self.segments) // BOUND_SAMPLE))
+        return Neighbours(self.segments[::step], exact_below=len(self.segments) + 1)
 
     def rows(self, doc: int) -> np.ndarray:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
@@ -100,7 +105,6 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     O(new x pool), not O(pool^2): pairs of two earlier articles were decided before."""
     left, right = sl.docs, sr.docs
     seg_left, seg_right = sl.segments, sr.segments
-    offsets_left = sl.offsets
     segment_rows = [sr.rows(j) for j in range(len(right))]
     mean_left, mean_right = sl.means, sr.means
     new_left, new_right = sl.new, sr.new
@@ -116,21 +120,28 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
                 partners[i].add(j)
     if not partners:
         return
-    # ratio margin denominators: mean cosine of a segment's k nearest on the other side
-    knn_left, knn_right = np.ones(len(seg_left), np.float32), np.ones(len(seg_right), np.float32)
-    rows_left = np.concatenate([np.arange(offsets_left[i], offsets_left[i + 1])
-                                for i in sorted(partners)])
-    rows_right = np.concatenate([segment_rows[j] for j in sorted(set().union(*partners.values()))])
-    knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
-        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
     pairs_left = np.fromiter((i for i, js in partners.items() for _ in js), np.int64)
     pairs_right = np.fromiter((j for js in partners.values() for j in sorted(js)), np.int64)
     keep = np.flatnonzero(_allowed(sl, sr, pairs_left, pairs_right, config))
     pairs_left, pairs_right = pairs_left[keep], pairs_right[keep]
     # most candidate pairs are two unrelated documents: their best segment margin is under
-    # every rule's margin, so they are dropped here in bulk, not one by one in Python
-    blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right,
-                                _lowest_margin(config))
+    # every rule's margin even against lower bounds of the ratio margin's denominators (kNN
+    # means among a sample of the other side's segments), so they are dropped in bulk, and
+    # the kNN means themselves (searched among all the other side's segments) are needed
+    # for the segments of the remaining pairs only
+    bound_left, bound_right = _lower_bounds(sl, sr, pairs_left, pairs_right, config)
+    maybe = np.flatnonzero([m is not None for m in _best_margins(
+        sl, sr, bound_left, bound_right, pairs_left, pairs_right, config, BOUND_SLACK)])
+    pairs_left, pairs_right = pairs_left[maybe], pairs_right[maybe]
+    if not len(pairs_left):
+        return
+    # ratio margin denominators: mean cosine of a segment's k nearest on the other side
+    knn_left, knn_right = np.ones(len(seg_left), np.float32), np.ones(len(seg_right), np.float32)
+    rows_left = np.concatenate([sl.rows(i) for i in np.unique(pairs_left).tolist()])
+    rows_right = np.concatenate([segment_rows[j] for j in np.unique(pairs_right).tolist()])
+    knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
+        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
+    blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right, config)
     scores: dict[tuple[int, int], float] = {}
     for i, j, margins in zip(pairs_left.tolist(), pairs_right.tolist(), blocks_kept,
                              strict=True):
@@ -140,12 +151,6 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
         if score is not None:
             scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
     yield from _mutual_best(scores, left, right, "translation")
-
-
-def _lowest_margin(config: TranslationConfig) -> float:
-    """No rule of ``pair_score`` accepts a pair whose best segment margin is below this."""
-    return min(config.segment_margin, config.short_margin, config.short_pair_margin,
-               config.chain_margin)
 
 
 def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
@@ -162,28 +167,68 @@ def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
 
 #: candidate pairs whose segment margins are computed at once (bounded memory)
 PAIR_CHUNK = 4096
+#: segments of the other side whose kNN mean bounds a segment's from below
+BOUND_SAMPLE = 1024
+#: the bounds' margins are compared with the lowest rule's margin less this (float rounding)
+BOUND_SLACK = 1e-3
+
+
+def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
+                  config: TranslationConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bounds of the kNN means of the segments of the documents in these pairs (each
+    side's among the other's): their kNN means among ``BOUND_SAMPLE`` of the other side's
+    segments; 1 elsewhere (never read)."""
+    bounds = []
+    for side, other, docs in ((sl, sr, left), (sr, sl, right)):
+        out = np.ones(len(side.segments), np.float32)
+        if len(docs):
+            rows = np.concatenate([side.rows(d) for d in np.unique(docs).tolist()])
+            out[rows] = other.bound_sample().knn_mean(side.segments[rows], config.neighbours)
+        bounds.append(out)
+    return bounds[0], bounds[1]
 
 
 def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndarray,
-                  left: np.ndarray, right: np.ndarray, floor: float):
+                  left: np.ndarray, right: np.ndarray, config: TranslationConfig,
+                  slack: float = 0.0):
     """Every pair's margins matrix (segments of ``left[p]`` x segments of ``right[p]``)
-    where its best margin reaches ``floor``, else None: one batched product per chunk of
-    pairs, documents padded to the longest with zero rows."""
+    where ``pair_score`` could accept it, else None (``_may_score``): one batched product
+    per chunk of pairs, documents padded to the longest. Denominators that are lower bounds
+    (not above the true kNN means) give upper bounds of the margins: a pair dropped then
+    (``slack`` below the rules' margins, for rounding) is dropped for good."""
     kept: list[np.ndarray | None] = [None] * len(left)
     if not len(left):
         return kept
-    rows_left, count_left, seg_left, den_left = sl.padded(knn_left)
-    rows_right, count_right, seg_right, den_right = sr.padded(knn_right)
+    rows_left, real_left, count_left = sl.padded()
+    rows_right, real_right, count_right = sr.padded()
     for start in range(0, len(left), PAIR_CHUNK):
-        a = rows_left[left[start:start + PAIR_CHUNK]]
-        b = rows_right[right[start:start + PAIR_CHUNK]]
-        margins = np.matmul(seg_left[a], seg_right[b].transpose(0, 2, 1)) / (
-            (den_left[a][:, :, None] + den_right[b][:, None, :]) / 2)
-        top = margins.max(axis=(1, 2))
-        for offset in np.flatnonzero(top >= floor).tolist():
+        chunk_left, chunk_right = left[start:start + PAIR_CHUNK], right[start:start + PAIR_CHUNK]
+        a, b = rows_left[chunk_left], rows_right[chunk_right]
+        sims = np.matmul(sl.segments[a], sr.segments[b].transpose(0, 2, 1))
+        denominators = (knn_left[a][:, :, None] + knn_right[b][:, None, :]) / 2
+        margins = np.where(denominators > 0, sims / np.maximum(denominators, 1e-6), np.inf)
+        margins[~(real_left[chunk_left][:, :, None] & real_right[chunk_right][:, None, :])] = (
+            -np.inf)
+        shorter = np.minimum(count_left[chunk_left], count_right[chunk_right])
+        for offset in np.flatnonzero(_may_score(margins, shorter, config, slack)).tolist():
             p = start + offset
             kept[p] = margins[offset, :count_left[left[p]], :count_right[right[p]]]
     return kept
+
+
+def _may_score(margins: np.ndarray, shorter: np.ndarray, config: TranslationConfig,
+               slack: float) -> np.ndarray:
+    """Pairs (margins: pairs x segments x segments) that meet what every way of
+    ``pair_score`` to accept needs: a segment pair at the lowest aligned margin, or (a
+    chain) 3 or more rows and columns, and ``strong_chain_fraction`` of the shorter
+    document, holding a margin at ``chain_margin``. Most candidate pairs, two unrelated
+    documents among each other's nearest, have neither."""
+    aligned = min(config.segment_margin, config.short_margin, config.short_pair_margin)
+    hits = margins >= config.chain_margin - slack
+    covered = np.minimum(hits.any(axis=2).sum(axis=1), hits.any(axis=1).sum(axis=1))
+    chain = (shorter >= 3) & (covered >= 3) & (
+        covered >= config.strong_chain_fraction * shorter - 1e-9)
+    return chain | (margins.max(axis=(1, 2)) >= aligned - slack)
 
 
 def pair_score(sub: np.ndarray, a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> float | None:
