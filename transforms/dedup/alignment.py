@@ -88,12 +88,6 @@ class _Side:
                         self.offsets[:-1, None])
         return rows, real, counts
 
-    def bound_sample(self) -> Neighbours:
-        """Every few segments, ``BOUND_SAMPLE`` at most: a kNN mean among them is at most the
-        one among all the segments (``_aligned_pairs``' lower bounds)."""
-        step = max(1, -(-len(self.segments) // BOUND_SAMPLE))
-        return Neighbours(self.segments[::step], exact_below=len(self.segments) + 1)
-
     def rows(self, doc: int) -> np.ndarray:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
 
@@ -176,16 +170,47 @@ BOUND_SLACK = 1e-3
 def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
                   config: TranslationConfig) -> tuple[np.ndarray, np.ndarray]:
     """Lower bounds of the kNN means of the segments of the documents in these pairs (each
-    side's among the other's): their kNN means among ``BOUND_SAMPLE`` of the other side's
-    segments; 1 elsewhere (never read)."""
-    bounds = []
-    for side, other, docs in ((sl, sr, left), (sr, sl, right)):
-        out = np.ones(len(side.segments), np.float32)
-        if len(docs):
-            rows = np.concatenate([side.rows(d) for d in np.unique(docs).tolist()])
-            out[rows] = other.bound_sample().knn_mean(side.segments[rows], config.neighbours)
-        bounds.append(out)
-    return bounds[0], bounds[1]
+    side's among the other's): their kNN means among a subset of the other side's segments,
+    ``BOUND_SAMPLE`` of them (every few) and those of the documents they are paired with here
+    (the nearest documents: the closest segments are mostly theirs); 1 elsewhere (never
+    read)."""
+    return (_bound(sl, sr, left, right, config.neighbours),
+            _bound(sr, sl, right, left, config.neighbours))
+
+
+def _bound(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,
+           k: int) -> np.ndarray:
+    out = np.ones(len(side.segments), np.float32)
+    if not len(mine):
+        return out
+    k = min(k, len(other.segments))
+    step = max(1, -(-len(other.segments) // BOUND_SAMPLE))
+    rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])
+    best = np.full((len(side.segments), k), -np.inf, np.float32)
+    sample = Neighbours(other.segments[::step], exact_below=len(other.segments) + 1)
+    found = sample.top_k(side.segments[rows], k)[1]
+    best[rows, :found.shape[1]] = found
+    rows_mine, real_mine, _ = side.padded()
+    rows_theirs, real_theirs, _ = other.padded()
+    for start in range(0, len(mine), PAIR_CHUNK):
+        a = rows_mine[mine[start:start + PAIR_CHUNK]]
+        b = rows_theirs[theirs[start:start + PAIR_CHUNK]]
+        sims = np.matmul(side.segments[a], other.segments[b].transpose(0, 2, 1))
+        # padding, and segments already in the sample (each segment counts once)
+        sims[~real_mine[mine[start:start + PAIR_CHUNK]]] = -np.inf
+        sims[np.broadcast_to((~real_theirs[theirs[start:start + PAIR_CHUNK]]
+                              | (b % step == 0))[:, None, :], sims.shape)] = -np.inf
+        keys, values = a.ravel(), sims.reshape(-1, sims.shape[2])
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+        first = np.searchsorted(keys, keys)  # start of each key's run
+        rank = np.arange(len(keys)) - first
+        for r in range(int(rank.max()) + 1 if len(rank) else 0):  # one entry per row a round
+            at = np.flatnonzero(rank == r)
+            merged = np.concatenate([best[keys[at]], values[at]], axis=1)
+            best[keys[at]] = -np.sort(-merged, axis=1)[:, :k]
+    out[rows] = best[rows].mean(axis=1)
+    return out
 
 
 def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndarray,
