@@ -253,3 +253,54 @@ def test_the_story_gate_of_a_thin_day_takes_headlines_that_share_rare_names():
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.atleast_2d(vectors)
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tuple[str, str]]:
+    """The alignment without its shortcuts: exact kNN means of every segment, every
+    candidate pair (each new document's nearest by mean vector, both ways) scored by
+    ``pair_score``, mutual best pairs kept."""
+    from transforms.dedup.pools import pair_allowed
+
+    en, hr = ([d for d in docs if d.language == lang] for lang in ("en", "hr"))
+    seg = [np.vstack([d.vectors for d in side]) for side in (en, hr)]
+    knn = [np.sort(seg[0] @ seg[1].T, axis=1)[:, -config.neighbours:].mean(axis=1),
+           np.sort(seg[1] @ seg[0].T, axis=1)[:, -config.neighbours:].mean(axis=1)]
+    means = [unit(np.vstack([d.vectors.mean(axis=0) for d in side])) for side in (en, hr)]
+    sims = means[0] @ means[1].T
+    pairs = {(i, int(j)) for i in range(len(en))
+             for j in np.argsort(-sims[i])[:config.candidates]}
+    pairs |= {(int(i), j) for j in range(len(hr))
+              for i in np.argsort(-sims[:, j])[:config.candidates]}
+    scores = {}
+    for i, j in pairs:
+        if not pair_allowed(en[i], hr[j], config):
+            continue
+        rows, cols = np.arange(5 * i, 5 * i + 5), np.arange(5 * j, 5 * j + 5)
+        sub = (seg[0][rows] @ seg[1][cols].T) / ((knn[0][rows, None] + knn[1][None, cols]) / 2)
+        found = pair_score(sub, en[i], hr[j], config)
+        if found is not None:
+            scores[(i, j)] = found + 0.001 * float(means[0][i] @ means[1][j])
+    best_en = {i: max((s, j) for (a, j), s in scores.items() if a == i) for i, _ in scores}
+    best_hr = {j: max((s, i) for (i, b), s in scores.items() if b == j) for _, j in scores}
+    return {(en[i].member.article_id, hr[j].member.article_id)
+            for i, (_, j) in best_en.items() if best_hr[j][1] == i}
+
+
+def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds():
+    """Pairs are dropped on upper bounds of their margins and kNN means computed only for
+    the rest (alignment._lower_bounds, _may_score): the edges must be those of scoring every
+    candidate pair with exact kNN means, on a pool with clear, borderline and chance pairs."""
+    rng = np.random.default_rng(11)
+    docs = []
+    for i in range(150):
+        source = sentences(5)
+        docs.append(doc(f"en-{i}", "en", source, ("1", "2")))
+        copy = sentences(5)
+        shared = int(rng.integers(0, 6))  # 0 (unrelated) to 5 segments translated
+        noise = rng.choice([0.02, 0.05, 0.08])
+        copy[:shared] = source[:shared] + rng.normal(scale=noise, size=(shared, 64))
+        docs.append(doc(f"hr-{i}", "hr", copy, ("1", "2")))
+    config = TranslationConfig()
+    found = {(e.a.article_id, e.b.article_id) for e in translation_edges(docs, config, None)}
+    expected = every_pair_scored(docs, config)
+    assert len(expected) > 20 and found == expected
