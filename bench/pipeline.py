@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import multiprocessing
 import os
@@ -57,19 +56,6 @@ def eval_pages(eval_dir: Path) -> list[tuple[str, bytes]]:
                 url = f"https://trafilatura-eval.example/{item['file']}"
             pages.append((url, gzip.open(path).read()))
     return pages
-
-
-def write_warc(pages: list[tuple[str, bytes]], path: Path) -> None:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    with path.open("wb") as handle:
-        writer = WARCWriter(handle, gzip=True)
-        for url, body in pages:
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
-                                       protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), http_headers=headers))
 
 
 def read_warc(path: str) -> list[tuple[str, bytes]]:
@@ -244,7 +230,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="newsflow-bench-") as tmp:
         warc = str(Path(tmp) / "dev-pages.warc.gz")
         pages = eval_pages(Path(args.eval))
-        write_warc(pages, Path(warc))
+        from transforms.sources import write_warc
+        write_warc(warc, pages)
         print(f"WARC of {len(pages)} pages ({os.path.getsize(warc) / 1e6:.1f} MB), "
               f"{ncpu} CPUs")
         runs: list[tuple[str, list[str]]] = [

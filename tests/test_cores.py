@@ -3,7 +3,6 @@ names otherwise, and model threads that do not oversubscribe the machine."""
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections import Counter
@@ -19,6 +18,7 @@ from pipelines.options import (
 )
 from pipelines.query import connect
 from transforms.embedding import load_embedder, threads_per_process
+from transforms.sources import write_warc
 
 
 def _direct(argv: list[str], size: int, cores: int = 2) -> tuple[int, str, int]:
@@ -82,19 +82,6 @@ def test_threads_setting_up_at_once_share_one_model():
     assert models[0].workers == 1
 
 
-def _warc(path, pages: list[tuple[str, bytes]]) -> None:
-    from warcio.statusandheaders import StatusAndHeaders
-    from warcio.warcwriter import WARCWriter
-
-    with open(path, "wb") as handle:
-        writer = WARCWriter(handle, gzip=True)
-        for url, body in pages:
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
-                                       protocol="HTTP/1.1")
-            writer.write_record(writer.create_warc_record(
-                url, "response", payload=io.BytesIO(body), http_headers=headers))
-
-
 STORY = ("The city council approved the new budget on Tuesday after a long debate about "
          "schools, roads and the harbour, and the mayor said work would start in spring.")
 
@@ -116,7 +103,7 @@ def test_the_record_pool_stores_and_rejects_what_one_process_does(tmp_path):
         + "</article></body></html>").encode()) for n in range(12)]
     pages += [("https://pool.example/empty", b"<html><body></body></html>"),
               ("https://pool.example/menu", b"<html><body><p>Home | News</p></body></html>")]
-    _warc(tmp_path / "pages.warc.gz", pages)
+    write_warc(str(tmp_path / "pages.warc.gz"), pages)
     lines = [{"url": f"https://jsonl.example/{n}", "text": f"Record {n}. {STORY}",
               "language": "en"} for n in range(3)] + [{"url": "https://jsonl.example/blank",
                                                         "text": "   "}]

@@ -19,6 +19,23 @@ from transforms.jsonl import ReadJsonl  # noqa: F401 - kept importable from here
 from transforms.rejects import REJECTS, internal_error, reject
 
 
+def write_warc(path: str, pages: list[tuple[str, bytes]]) -> None:
+    """(url, HTML body) pairs -> a gzipped WARC of 200 ``text/html`` responses: how the
+    benchmarks and tests build the WARCs this module reads."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, body in pages:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                       protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=headers))
+
+
 class WarcRecordError(ValueError):
     """A WARC record that cannot become a page: ``reason`` is the reject code."""
 
