@@ -34,7 +34,7 @@ from pipelines.options import (
     with_default_runner,
 )
 from pipelines.preload import preload_models, warm_up_enrichment
-from pipelines.record_pool import RecordSteps, RunSteps, record_pool
+from pipelines.record_pool import EachRecord, RecordSteps, RunSteps, record_pool
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover, use_pipeline_options
 from transforms.copy_flags import MarkCopyContent
@@ -302,8 +302,13 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     if not (pages or opts.jsonl):
         raise UsageError("no input: give at least one of --feeds, --urls, --sitemaps, --sites, "
                          "--warc, --jsonl")
-    if record_processes(p.options) >= 1:  # the in-process runner, with or without a pool
-        enriched, steps = _steps_on_pool(p, opts, run_id, pages, rejects)
+    pooled = record_processes(p.options)
+    # on a pool, the launcher embeds each batch's headlines as the workers return it
+    headlines = pooled > 1 and "translation" in opts.levels()
+    if pooled >= 1:  # the in-process runner, with or without a pool
+        enriched, steps = _steps_on_pool(
+            p, opts, run_id, pages, rejects,
+            translation_config(opts, processes_per_machine(p.options)) if headlines else None)
     else:
         enriched, steps = _steps_in_beam(p, opts, run_id, pages, rejects), []
     enriched = (
@@ -312,7 +317,8 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
     )
     rejects.append(enriched.rejects)
     final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects,
-                                          processes_per_machine(p.options))
+                                          processes_per_machine(p.options),
+                                          signed=pooled >= 1, headlines_embedded=headlines)
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     checked_rejects = (
@@ -386,13 +392,20 @@ def _steps_in_beam(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: 
     return enriched.articles
 
 
-def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: list):
+def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: list,
+                   headlines: TranslationConfig | None = None):
     """The same steps fused, on the record pool (``pipelines/record_pool.py``): no shuffle of
-    whole pages, the HTML dropped where it was extracted. Returns ``(articles, chains)``."""
-    enrich = EnrichArticles(run_id)
+    whole pages, the HTML dropped where it was extracted; the per-record parts of duplicate
+    detection (MinHash signatures, story names) too; with ``headlines``, the cascade's
+    headline embeddings, in the launcher, while the workers go on (ONNX Runtime's sessions
+    do not survive a fork). Returns ``(articles, chains)``."""
+    late = [EnrichArticles(run_id), AddSignatures(NearConfig(threshold=opts.near_threshold)),
+            EachRecord(AddStoryNames())]
+    embed = EmbedSegments(headlines) if headlines is not None else None
     chains, articles = [], []
     if pages:
-        chain = RecordSteps(f"pages-{run_id}", [ExtractArticles(), CleanArticles()], enrich)
+        chain = RecordSteps(f"pages-{run_id}", [ExtractArticles(), CleanArticles()], late,
+                            embed)
         done = (pages
                 | "AllPages" >> beam.Flatten()
                 | "ExtractCleanEnrich" >> beam.ParDo(RunSteps(chain)).with_outputs(
@@ -402,7 +415,7 @@ def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: 
         rejects.append(done.rejects)
     if opts.jsonl:
         jsonl = p | "ReadJsonl" >> ReadJsonl(opts.jsonl)
-        chain = RecordSteps(f"records-{run_id}", [CleanArticles()], enrich)
+        chain = RecordSteps(f"records-{run_id}", [CleanArticles()], late, embed)
         done = jsonl.articles | "CleanEnrich" >> beam.ParDo(RunSteps(chain)).with_outputs(
             REJECTS, main="articles")
         chains.append(chain)
@@ -411,66 +424,82 @@ def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: 
     return articles | "AllArticles" >> beam.Flatten(), chains
 
 
+def translation_config(opts: NewsflowOptions, processes: int = 1) -> TranslationConfig:
+    """The translation level's settings of a run whose SDK processes share a machine's cores
+    ``processes`` at a time."""
+    return TranslationConfig(segments=opts.translation_segments,
+                             segment_margin=opts.translation_margin,
+                             story_threshold=opts.story_threshold, embedder=opts.embedder,
+                             processes_per_machine=processes)
+
+
 def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
-                 processes: int = 1, extra_history=None):
+                 processes: int = 1, extra_history=None, signed: bool = False,
+                 headlines_embedded: bool = False):
     """Signatures, then exact / near / translation edges against this run and recent history,
     then copy groups, stories and the clusters rows, and the group-dependent content columns
     (a group's canonical member may be a history row). Records whose signature fails are
-    appended to ``rejects``."""
+    appended to ``rejects``. With ``signed``, the articles carry their signatures and story
+    names already (the record steps'), with ``headlines_embedded`` their headline vectors
+    too (the record pool's launcher step)."""
     levels = opts.levels()
     near_config = NearConfig(threshold=opts.near_threshold)
-    translation_config = TranslationConfig(segments=opts.translation_segments,
-                                           segment_margin=opts.translation_margin,
-                                           story_threshold=opts.story_threshold,
-                                           embedder=opts.embedder,
-                                           processes_per_machine=processes)
-    signed = (
-        articles
-        | "BatchForMinHash" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
-        | "MinHash" >> beam.ParDo(AddSignatures(near_config)).with_outputs(REJECTS,
-                                                                           main="articles")
-    )
-    rejects.append(signed.rejects)
-    named = signed.articles | "StoryNames" >> beam.ParDo(AddStoryNames()).with_outputs(
-        REJECTS, main="articles")
-    rejects.append(named.rejects)
-    signed = named.articles
+    config = translation_config(opts, processes)
+    if signed:
+        signed = articles
+    else:
+        signed = (
+            articles
+            | "BatchForMinHash" >> beam.BatchElements(min_batch_size=16, max_batch_size=512)
+            | "MinHash" >> beam.ParDo(AddSignatures(near_config)).with_outputs(REJECTS,
+                                                                               main="articles")
+        )
+        rejects.append(signed.rejects)
+        named = signed.articles | "StoryNames" >> beam.ParDo(AddStoryNames()).with_outputs(
+            REJECTS, main="articles")
+        rejects.append(named.rejects)
+        signed = named.articles
     history = (articles
                | "RecentArticles" >> ReadRecentArticles(opts.output, opts.history_days,
-                                                        translation_config.embedder)
+                                                        config.embedder)
                | "LatestHistory" >> LatestHistory(signed))
     if extra_history is not None or not opts.cascade:
         # a stream: articles carried from earlier windows were embedded in their own window,
         # so the cascade's candidate test cannot see them: every article is a candidate
         # (as with --no_cascade)
-        translation_config = dataclasses.replace(translation_config, cascade=False)
+        config = dataclasses.replace(config, cascade=False)
     if "translation" in levels:
         # the cascade: every headline embedded, the other segments only for candidates
-        headlines = (
-            signed
-            | "BatchForHeadlines" >> beam.BatchElements(
-                min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
-            | "EmbedHeadlines" >> beam.ParDo(EmbedSegments(translation_config)).with_outputs(
-                REJECTS, main="articles")
-        )
+        if headlines_embedded:
+            headlined = signed
+        else:
+            headlines = (
+                signed
+                | "BatchForHeadlines" >> beam.BatchElements(
+                    min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
+                | "EmbedHeadlines" >> beam.ParDo(EmbedSegments(config)).with_outputs(
+                    REJECTS, main="articles")
+            )
+            rejects.append(headlines.rejects)
+            headlined = headlines.articles
         candidates = (
-            (headlines.articles, history) | "HeadlinesAndRecent" >> beam.Flatten()
-            | "SegmentCandidates" >> SegmentCandidates(translation_config)
+            (headlined, history) | "HeadlinesAndRecent" >> beam.Flatten()
+            | "SegmentCandidates" >> SegmentCandidates(config)
             | "CandidateKeys" >> beam.Map(lambda article_id: (article_id, True))
         )
         embedded = (
-            headlines.articles
+            headlined
             | "BatchForSegments" >> beam.BatchElements(
                 min_batch_size=128, max_batch_size=512, target_batch_duration_secs=10)
-            | "EmbedCandidates" >> beam.ParDo(EmbedSegments(translation_config, rest=True),
+            | "EmbedCandidates" >> beam.ParDo(EmbedSegments(config, rest=True),
                                               beam.pvalue.AsDict(candidates)).with_outputs(
                 REJECTS, main="articles")
         )
-        rejects += [headlines.rejects, embedded.rejects]
+        rejects.append(embedded.rejects)
         signed = embedded.articles
         # earlier articles stored with their headline only that are candidates now
         history = history | "EmbedHistoryCandidates" >> EmbedHistoryCandidates(
-            candidates, translation_config)
+            candidates, config)
     # a stream adds the articles of its last windows (``extra_history(signed)``) to the pool
     extra_pool = [extra_history(signed)] if extra_history is not None else []
     pool = (signed, history, *extra_pool) | "NewAndRecent" >> beam.Flatten()
@@ -479,7 +508,7 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
         extra.append(pool | "NearEdges" >> NearDuplicateEdges(near_config))
     if "translation" in levels:
         translated = pool | "TranslationEdges" >> TranslationEdges(
-            translation_config, embedder_languages(opts.embedder))
+            config, embedder_languages(opts.embedder))
         extra.append(translated.translations)
         stories.append(translated.stories)
     final = (signed
@@ -632,10 +661,19 @@ def run_pipeline(options: PipelineOptions, opts: NewsflowOptions,
     if extend is not None:
         extend(outputs)
     processes = record_processes(options)
-    if outputs["record_steps"] and processes > 1:
-        preload_models(opts, embedder=False)  # before the fork: one copy for every worker
+
+    def load_models() -> None:  # on a launcher thread while the early pool extracts
+        preload_models(opts, embedder=False)  # one copy for every worker of the full pool
         warm_up_enrichment()
-    with record_pool(processes, outputs["record_steps"]):
+
+    def load_embedder_here() -> None:  # after the last fork: ONNX Runtime does not survive one
+        from transforms.embedding import load_embedder, threads_per_process
+
+        config = translation_config(opts, processes_per_machine(options))
+        load_embedder(config.embedder, threads_per_process(config.processes_per_machine))
+
+    embedder = load_embedder_here if "translation" in opts.levels() else None
+    with record_pool(processes, outputs["record_steps"], load_models, embedder):
         result = pipeline.run()
         result.wait_until_finish()
     return result

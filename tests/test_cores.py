@@ -4,9 +4,13 @@ names otherwise, and model threads that do not oversubscribe the machine."""
 from __future__ import annotations
 
 import json
+import os
 import threading
+import time
 from collections import Counter
 
+import apache_beam as beam
+from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from pipelines.batch import make_options, run
@@ -18,6 +22,7 @@ from pipelines.options import (
 )
 from pipelines.query import connect
 from transforms.embedding import load_embedder, threads_per_process
+from transforms.rejects import reject
 from transforms.sources import write_warc
 
 
@@ -95,8 +100,9 @@ def _rows(root: str, dataset: str) -> list[tuple]:
 
 
 def test_the_record_pool_stores_and_rejects_what_one_process_does(tmp_path):
-    """The per-record steps on two forked workers: the same article and reject rows as in one
-    process (pages and JSONL records, good and bad ones), and the workers' counters counted."""
+    """The per-record steps on two forked workers (and the headline vectors the launcher adds
+    as their batches come back): the same article and reject rows as in one process (pages
+    and JSONL records, good and bad ones), and the workers' counters counted."""
     pages = [(f"https://pool.example/{n}", (
         f"<html><head><title>Report {n}</title></head><body><article><h1>Report {n}</h1>"
         + "".join(f"<p>Paragraph {i} of report {n}: {STORY}</p>" for i in range(6))
@@ -109,14 +115,14 @@ def test_the_record_pool_stores_and_rejects_what_one_process_does(tmp_path):
                                                         "text": "   "}]
     (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + "\n")
     inputs = ["--warc", str(tmp_path / "pages.warc.gz"), "--jsonl", str(tmp_path / "docs.jsonl"),
-              "--dedup-levels", "exact"]
+              "--dedup-levels", "exact,translation"]  # headlines embedded as batches return
     counted = {}
     for processes in ("1", "2"):
         _, result = run([*inputs, "--output", str(tmp_path / processes),
                          "--record_processes", processes])
         counted[processes] = counts = Counter()
         for counter in result.metrics().query()["counters"]:  # summed over the steps
-            if counter.key.metric.namespace in ("extract", "clean", "enrich"):
+            if counter.key.metric.namespace in ("extract", "clean", "enrich", "dedup"):
                 counts[f"{counter.key.metric.namespace}.{counter.key.metric.name}"] += (
                     counter.committed)
     one, two = str(tmp_path / "1"), str(tmp_path / "2")
@@ -127,3 +133,87 @@ def test_the_record_pool_stores_and_rejects_what_one_process_does(tmp_path):
     assert counted["2"]["extract.extracted"] == 13
     assert counted["2"]["enrich.enriched"] == 15
     assert counted["2"] == counted["1"]
+
+
+# the record pool's two stages, on toy steps: which process ran what, and that nothing is lost
+
+LOADED = {"models": False}  # what the launcher's load() sets: only the full pool sees it set
+
+
+class _Early(beam.DoFn):
+    """Model-free step: notes whether this worker saw the models; rejects record 3."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def process(self, record: dict):
+        open(self.marker, "a").close()  # the launcher's load() waits for an early result
+        if record["n"] == 3:
+            yield reject(record, "extract", "toy", "three is rejected")
+            return
+        Metrics.counter("toy", "early").inc()
+        yield {**record, "early_saw_models": LOADED["models"], "early_pid": os.getpid()}
+
+
+class _Late(beam.DoFn):
+    """The step that needs the models (a list of records, as enrichment takes them)."""
+
+    def process(self, records: list[dict]):
+        for record in records:
+            Metrics.counter("toy", "late").inc()
+            yield {**record, "late_saw_models": LOADED["models"], "late_pid": os.getpid()}
+
+
+class _InLauncher(beam.DoFn):
+    def process(self, records: list[dict]):
+        for record in records:
+            Metrics.counter("toy", "launched").inc()
+            yield {**record, "launcher_pid": os.getpid()}
+
+
+def test_the_pool_extracts_while_the_launcher_loads_the_models(tmp_path):
+    """Records reach early workers before the models are loaded; the step that needs them
+    runs only in workers forked after the load; the launcher step in the launcher; every
+    record comes out once (or as its reject), with the workers' counters."""
+    from pipelines.record_pool import RecordSteps, RunSteps, record_pool
+    from transforms.rejects import REJECTS
+
+    marker = str(tmp_path / "early-ran")
+
+    def load() -> None:
+        deadline = time.monotonic() + 120
+        while not os.path.exists(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        LOADED["models"] = True
+
+    chain = RecordSteps(f"toy-{os.getpid()}", [_Early(marker)], [_Late()], _InLauncher())
+    records = [{"n": n, "url": f"https://toy.example/{n}"} for n in range(200)]
+    try:
+        with record_pool(2, [chain], load):
+            with beam.Pipeline(runner="FnApiRunner", options=PipelineOptions([])) as p:
+                out = (p | beam.Create(records, reshuffle=False)
+                       | beam.ParDo(RunSteps(chain, task_records=4)).with_outputs(
+                           REJECTS, main="records"))
+                out.records | "Keep" >> beam.Map(_keep, "records")
+                out.rejects | "KeepRejects" >> beam.Map(_keep, "rejects")
+            result = p.result
+        got = sorted(_KEPT["records"], key=lambda r: r["n"])
+        assert [r["n"] for r in got] == [n for n in range(200) if n != 3]
+        assert [r["url"] for r in _KEPT["rejects"]] == ["https://toy.example/3"]
+        assert any(not r["early_saw_models"] for r in got)  # extracted while loading
+        assert all(r["late_saw_models"] for r in got)
+        assert {r["launcher_pid"] for r in got} == {os.getpid()}
+        assert os.getpid() not in {r["late_pid"] for r in got} | {r["early_pid"] for r in got}
+        counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]
+                    if c.key.metric.namespace == "toy"}
+        assert counters == {"early": 199, "late": 199, "launched": 199}
+    finally:
+        LOADED["models"] = False
+        _KEPT.clear()
+
+
+_KEPT: dict[str, list[dict]] = {}  # what the test's pipeline output, in this process
+
+
+def _keep(row: dict, name: str) -> None:
+    _KEPT.setdefault(name, []).append(row)
