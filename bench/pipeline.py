@@ -2,6 +2,7 @@
 
     python bench/pipeline.py [--eval ../shared/eval] [--repeat 2] [--variant ARGS ...]
     python bench/pipeline.py --stages     # CPU seconds per stage instead (one process)
+    python bench/pipeline.py --timeline   # plus where the launcher of one default run is
 
 Builds one WARC of the 1,171 dev pages in ``../shared/eval`` (trafilatura's evaluation set and
 ScrapingHub's article-extraction benchmark), then times whole processes in one run, each
@@ -14,6 +15,11 @@ Prints wall seconds, pages/s, ratios (bare loop seconds / newsflow seconds: >= 1
 newsflow is at least as fast) and CPU seconds (all processes of the run: the work done, which
 a busy machine does not inflate as much as wall time). Run by hand, at normal priority, on an
 otherwise idle machine if you can: the load average is printed next to each figure.
+
+``--timeline`` runs ``newsflow run --warc`` (defaults) once more with a sampler in its launcher
+and prints its timeline: the phases (the project function its main thread is in, sampled every
+0.25 s), their wall seconds and the CPU seconds the launcher and its worker processes spent in
+each, so a phase with one busy process out of two cores shows as one idle core.
 
 ``--stages`` runs newsflow's own per-record steps on the same pages in this process, without a
 runner, and prints the CPU seconds of each (model loads, a bare ``trafilatura.extract`` loop over
@@ -202,6 +208,81 @@ def candidates(records: list[dict], config) -> set[str]:
     return {a for entries in pools.values() for a in needs_segments(_pool_docs(entries), config)}
 
 
+def _children_cpu(parent: int) -> float:
+    """CPU seconds of ``parent``'s live child processes (the record pool's workers)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _phase(frame) -> str:
+    """The innermost project function of a stack; the innermost function when that is the
+    runner's call (``batch.run_pipeline``: the runner itself, or a library step)."""
+    import traceback
+
+    stack = traceback.extract_stack(frame)
+    ours = [f for f in stack if f.filename.startswith(str(ROOT)) and "/bench/" not in f.filename]
+    pick = ours[-1] if ours and ours[-1].name != "run_pipeline" else stack[-1]
+    label = f"{Path(pick.filename).stem}.{pick.name}"
+    return label if pick in ours else f"(runner) {label}"
+
+
+def traced_run(trace: str, argv: list[str]) -> int:
+    """``newsflow`` with ``argv`` in this process, sampling its main thread to ``trace``."""
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    start, main_id = time.perf_counter(), threading.main_thread().ident
+    out = open(trace, "w")  # noqa: SIM115 - written by the sampler thread until exit
+
+    def sample() -> None:
+        while True:
+            time.sleep(0.25)
+            frame = sys._current_frames().get(main_id)
+            names = {t.name for t in threading.enumerate()}
+            models = " +models" if "record-pool-models" in names else ""
+            own, gone = os.times(), os.times()
+            out.write(json.dumps([round(time.perf_counter() - start, 2),
+                                  own.user + own.system,
+                                  gone.children_user + gone.children_system
+                                  + _children_cpu(os.getpid()),
+                                  (_phase(frame) if frame else "-") + models]) + "\n")
+            out.flush()
+
+    threading.Thread(target=sample, daemon=True).start()
+    from pipelines.cli import main as newsflow_main
+
+    return newsflow_main(argv)
+
+
+def print_timeline(trace: str) -> None:
+    """Runs of samples in the same phase, phases under 0.5 s folded into the one before."""
+    rows = [json.loads(line) for line in Path(trace).read_text().splitlines() if line]
+    phases: list[list] = []  # [label, start, end, launcher CPU, workers CPU]
+    last = [0.0, 0.0, 0.0]
+    for t, own, kids, label in rows:
+        step = [t - last[0], own - last[1], max(kids - last[2], 0.0)]
+        last = [t, own, kids]
+        if phases and (phases[-1][0] == label or phases[-1][2] - phases[-1][1] < 0.5):
+            phases[-1][0] = label if phases[-1][2] - phases[-1][1] < 0.5 else phases[-1][0]
+            phases[-1][2] += step[0]
+            phases[-1][3] += step[1]
+            phases[-1][4] += step[2]
+        else:
+            start = phases[-1][2] if phases else 0.0
+            phases.append([label, start, start + step[0], step[1], step[2]])
+    print(f"\n{'from':>6s} {'to':>6s}  {'launcher CPU':>12s} {'workers CPU':>11s}  main thread in")
+    for label, t0, t1, own, kids in phases:
+        print(f"{t0:6.1f} {t1:6.1f}  {own:12.1f} {kids:11.1f}  {label}")
+
+
 def newsflow_command(warc: str, out: str, extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", "run", "--warc", warc, "--output", out, *extra]
 
@@ -217,8 +298,12 @@ def main() -> int:
                         help="extra newsflow run arguments to time as well (repeatable)")
     parser.add_argument("--stages", action="store_true",
                         help="CPU seconds per stage of newsflow's per-record steps instead")
+    parser.add_argument("--timeline", action="store_true",
+                        help="then one default run with its launcher's timeline")
     parser.add_argument("--loop", type=int, help=argparse.SUPPRESS)  # internal: bare loop
     parser.add_argument("--warc", help=argparse.SUPPRESS)
+    if sys.argv[1:2] == ["--traced"]:  # internal: a sampled newsflow run
+        return traced_run(sys.argv[2], sys.argv[3:])
     args = parser.parse_args()
     if args.loop:
         bare_loop(args.warc, args.loop)
@@ -257,6 +342,14 @@ def main() -> int:
                           if index >= 1 else f"{1.0:9.2f} {'':8s}")
                 print(f"         {name:52s} {seconds:8.1f} {len(pages) / seconds:8.1f} "
                       f"{ratios} {cpu:6.1f}  {load:.1f}", flush=True)
+        if args.timeline:
+            trace = str(Path(tmp) / "timeline.jsonl")
+            load = os.getloadavg()[0]
+            seconds, cpu = timed([sys.executable, __file__, "--traced", trace, "run", "--warc",
+                                  warc, "--output", tempfile.mkdtemp(dir=tmp)])
+            print(f"\ntimeline of one default run: {seconds:.1f} s wall, {cpu:.1f} CPU s, "
+                  f"load {load:.1f}")
+            print_timeline(trace)
     return 0
 
 

@@ -15,9 +15,10 @@ from transforms.schedule import MAX_INTERVAL, MIN_INTERVAL
 DEFAULT_RUNNER = "FnApiRunner"
 LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner")
 
-#: Inputs smaller than this run in one process: loading every entity model before forking
-#: the record pool's workers (``pipelines/record_pool.py``) costs ~5 s of CPU, which only inputs
-#: with more extraction work than that repay.
+#: Inputs smaller than this run in one process: the record pool (``pipelines/record_pool.py``)
+#: loads every entity model for its workers (~5 s of CPU, while the first workers extract),
+#: where one process loads only the languages it meets; only inputs with more extraction work
+#: than that repay it.
 MULTI_PROCESS_MIN_BYTES = 4_000_000
 
 
