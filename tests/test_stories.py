@@ -11,6 +11,7 @@ from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import Member
 from transforms.dedup.pools import PoolDoc
 from transforms.dedup.stories import (
+    attach_lone_reports,
     average_linkage,
     name_vectors,
     resolve_stories,
@@ -108,3 +109,33 @@ def test_numbers_a_text_names_tell_look_alike_events_apart():
     plain, numbered = name_vectors(docs), name_vectors(docs, numbers=True)
     assert plain[0] @ plain[2] == plain[0] @ plain[1]
     assert numbered[0] @ numbered[1] > numbered[0] @ numbered[2] + 0.3
+
+
+def spread_story_with_lone_reports() -> np.ndarray:
+    """Unit vectors with set cosines: six reports of one story at .55 to each other; ``r``
+    (row 6) at .5 to the first of them and .28 to the rest (its average to the story .317,
+    under a .36 threshold); ``d`` (row 7) at .4 to the first and .1 to the rest (average .15);
+    ``e`` and ``f`` (rows 8, 9) at .5 to each other only."""
+    gram = np.full((10, 10), 0.0)
+    gram[:6, :6] = 0.55
+    gram[6, :6] = gram[:6, 6] = 0.28
+    gram[7, :6] = gram[:6, 7] = 0.1
+    gram[6, 0] = gram[0, 6] = 0.5
+    gram[7, 0] = gram[0, 7] = 0.4
+    gram[8, 9] = gram[9, 8] = 0.5
+    np.fill_diagonal(gram, 1.0)
+    return np.linalg.cholesky(gram)
+
+
+def test_a_lone_report_joins_the_spread_story_its_nearest_report_is_in():
+    vectors = spread_story_with_lone_reports()
+    links = [(i, j) for i in range(6) for j in range(i + 1, 6)] + [(0, 6), (0, 7), (8, 9)]
+    labels = average_linkage(vectors, links, threshold=0.36, cohesion=0.7, tight=5)
+    assert len(set(labels[:6])) == 1 and labels[6] != labels[0]  # the average falls short
+    attached = attach_lone_reports(vectors, links, labels, 0.36, 0.8, range(10))
+    assert attached[6] == attached[0]  # .5 to one member, .317 >= .8 x .36 on average
+    assert attached[7] not in (attached[0], attached[6])  # one close member, the rest far
+    assert attached[8] == attached[9] != attached[0]  # a pair is linkage's own decision
+    # an earlier run's article is never moved; without the rule nothing moves
+    assert attach_lone_reports(vectors, links, labels, 0.36, 0.8, [7, 8, 9]) == labels
+    assert attach_lone_reports(vectors, links, labels, 0.36, 0.9, range(10)) == labels

@@ -37,6 +37,10 @@ class TranslationConfig:
     story_text_weight: float = 0.6
     story_cohesion: float = 0.7
     story_tight: int = 5
+    # a report average linkage leaves alone joins the story it is closest to on average, among
+    # those its links above story_threshold reach, when that average is >= story_attach x
+    # story_threshold (stories.attach_lone_reports; 0 turns it off)
+    story_attach: float = 0.8
     story_raw_threshold: float = 0.93
     story_min_pool: int = 12
     story_neighbours: int = 10  # candidate story links per new document (its nearest)

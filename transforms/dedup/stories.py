@@ -9,8 +9,11 @@ documents by *average* linkage over their nearest neighbours: a story grows only
 members are close on average, so one borderline link does not chain a day's news together
 (connected components over the same links did), and two large clusters merge only when they
 are nearly as close to each other as their own members are (the cohesion rule: look-alike
-events are each tight, and further apart than that). Pools span ``story_window_days`` of
-publication days: reports of one event spread over several.
+events are each tight, and further apart than that). A report linkage leaves alone then
+joins the story its links reach that it is closest to on average, if close enough
+(``attach_lone_reports``: a story of many reports is spread, so a report's average to all
+of it falls short of what a new member of a small story needs). Pools span
+``story_window_days`` of publication days: reports of one event spread over several.
 ``resolve_stories`` turns story and copy edges into ``story_id``s.
 """
 
@@ -200,6 +203,42 @@ def _within(sums: dict, size: dict, a: int) -> float:
     return (float(sums[a] @ sums[a]) - n) / (n * (n - 1)) if n > 1 else 0.0
 
 
+def attach_lone_reports(vectors: np.ndarray, links: Iterable[tuple[int, int]],
+                        labels: list[int], threshold: float, ratio: float,
+                        fresh: Iterable[int]) -> list[int]:
+    """``labels`` with each ``fresh`` row that average linkage left alone moved into a story
+    it has a link to at ``threshold`` or more: of those stories, the one it is closest to on
+    average, if that average reaches ``ratio`` x ``threshold``.
+
+    Average linkage holds a report to the average of the whole story it would join, and a
+    story of many reports is spread out: on ECB+ a lone report's own nearest report is of its
+    event in most cases (at .38-.53) while its average to that event's story falls just short
+    (.29-.36). A story of one member is no evidence of a story, so only rows in stories of two
+    or more are joined, each decided against the stories as linkage left them (the order of
+    rows does not matter)."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels):
+        members[label].append(row)
+    around: dict[int, set[int]] = defaultdict(set)
+    for a, b in links:
+        around[a].add(b)
+        around[b].add(a)
+    out = list(labels)
+    for row in fresh:
+        if len(members[labels[row]]) > 1:
+            continue
+        averages = {}
+        for other in around[row]:
+            story = members[labels[other]]
+            if len(story) > 1 and float(vectors[row] @ vectors[other]) >= threshold:
+                averages[labels[other]] = float((vectors[story] @ vectors[row]).mean())
+        if averages:
+            best = max(sorted(averages), key=averages.__getitem__)
+            if averages[best] >= ratio * threshold:
+                out[row] = best
+    return out
+
+
 def candidate_links(docs: list[PoolDoc], vectors: np.ndarray, threshold: float,
                     config: TranslationConfig) -> set[tuple[int, int]]:
     """Index pairs (new document, one of its ``story_neighbours`` nearest above
@@ -219,8 +258,9 @@ def candidate_links(docs: list[PoolDoc], vectors: np.ndarray, threshold: float,
 def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge]:
     """Story links of a pool (pure; no Beam): every new document's ``story_neighbours``
     nearest (``story_vectors``) are its candidate links, clusters form by ``average_linkage``
-    over them, and each cluster is emitted as links from its members to its best-ranked member
-    (or the best-ranked one this pool may link them to: ``pair_allowed``). Pairs of two earlier
+    over them (then ``attach_lone_reports``, in pools large enough to centre), and each
+    cluster is emitted as links from its members to its best-ranked member (or the
+    best-ranked one this pool may link them to: ``pair_allowed``). Pairs of two earlier
     articles are never scored, so a later run costs new x pool."""
     usable = [d for d in docs if len(d.vectors)]
     if len(usable) < 2:
@@ -230,6 +270,10 @@ def story_edges(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[Edge
     clusters: dict[int, list[int]] = defaultdict(list)
     labels = average_linkage(vectors, links, threshold, config.story_cohesion,
                              config.story_tight)
+    if config.story_attach and len(usable) >= config.story_min_pool:  # centred vectors only
+        labels = attach_lone_reports(
+            vectors, links, labels, threshold, config.story_attach,
+            [i for i, d in enumerate(usable) if not d.member.existing])
     for row, cluster in enumerate(labels):
         clusters[cluster].append(row)
     for rows in clusters.values():
