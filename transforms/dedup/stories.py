@@ -211,9 +211,9 @@ def attach_lone_reports(vectors: np.ndarray, links: Iterable[tuple[int, int]],
     average, if that average reaches ``ratio`` x ``threshold``.
 
     Average linkage holds a report to the average of the whole story it would join, and a
-    story of many reports is spread out: on ECB+ a lone report's own nearest report is of its
-    event in most cases (at .38-.53) while its average to that event's story falls just short
-    (.29-.36). A story of one member is no evidence of a story, so only rows in stories of two
+    story of many reports is spread out: on ECB+ 16 of 20 lone reports have their nearest
+    report in their event's story (at .28-.53) while their average to it falls short
+    (.20-.36). A story of one member is no evidence of a story, so only rows in stories of two
     or more are joined, each decided against the stories as linkage left them (the order of
     rows does not matter)."""
     members: dict[int, list[int]] = defaultdict(list)
