@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from transforms.dedup.config import TranslationConfig
+from transforms.dedup.ivf import small_products
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
 from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit
@@ -190,6 +191,16 @@ def _bound(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,
     sample = Neighbours(other.segments[::step], exact_below=len(other.segments) + 1)
     found = sample.top_k(side.segments[rows], k)[1]
     best[rows, :found.shape[1]] = found
+    with small_products():
+        _merge_pair_bounds(side, other, mine, theirs, step, k, best)
+    out[rows] = best[rows].mean(axis=1)
+    return out
+
+
+def _merge_pair_bounds(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,
+                       step: int, k: int, best: np.ndarray) -> None:
+    """Merges into ``best`` (each segment's k best cosines so far) its cosines with the
+    segments of the documents it is paired with, those not in the sample."""
     rows_mine, real_mine, _ = side.padded()
     rows_theirs, real_theirs, _ = other.padded()
     for start in range(0, len(mine), PAIR_CHUNK):
@@ -209,8 +220,6 @@ def _bound(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,
             at = np.flatnonzero(rank == r)
             merged = np.concatenate([best[keys[at]], values[at]], axis=1)
             best[keys[at]] = -np.sort(-merged, axis=1)[:, :k]
-    out[rows] = best[rows].mean(axis=1)
-    return out
 
 
 def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndarray,
@@ -224,6 +233,14 @@ def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndar
     kept: list[np.ndarray | None] = [None] * len(left)
     if not len(left):
         return kept
+    with small_products():
+        _chunk_margins(sl, sr, knn_left, knn_right, left, right, config, slack, kept)
+    return kept
+
+
+def _chunk_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndarray,
+                   left: np.ndarray, right: np.ndarray, config: TranslationConfig,
+                   slack: float, kept: list) -> None:
     rows_left, real_left, count_left = sl.padded()
     rows_right, real_right, count_right = sr.padded()
     for start in range(0, len(left), PAIR_CHUNK):
@@ -238,7 +255,6 @@ def _best_margins(sl: _Side, sr: _Side, knn_left: np.ndarray, knn_right: np.ndar
         for offset in np.flatnonzero(_may_score(margins, shorter, config, slack)).tolist():
             p = start + offset
             kept[p] = margins[offset, :count_left[left[p]], :count_right[right[p]]]
-    return kept
 
 
 def _may_score(margins: np.ndarray, shorter: np.ndarray, config: TranslationConfig,
