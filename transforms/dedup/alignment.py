@@ -24,7 +24,7 @@ from transforms.dedup.config import TranslationConfig
 from transforms.dedup.ivf import small_products
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit
+from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k
 
 
 def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
@@ -69,9 +69,9 @@ class _Side:
 
     def __init__(self, docs: list[PoolDoc]):
         self.docs = docs
-        self.segments = np.vstack([d.vectors for d in docs]).astype(np.float32)
+        self.segments = np.concatenate([d.vectors for d in docs], dtype=np.float32)
         self.offsets = np.cumsum([0] + [len(d.vectors) for d in docs])
-        self.means = np.vstack([unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
+        self.means = _unit_means(self.segments, self.offsets)
         self.new = np.array([i for i, d in enumerate(docs) if not d.member.existing], np.int64)
         self.segment_index, self.mean_index = Neighbours(self.segments), Neighbours(self.means)
         self.flags = {
@@ -93,6 +93,15 @@ class _Side:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
 
 
+def _unit_means(segments: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each document's mean segment vector, as a unit row (documents have >= 1 segment):
+    one reduction over the stacked segments, not a mean per document (101k documents: ~2 s)."""
+    counts = np.diff(offsets).astype(np.float32)
+    means = np.add.reduceat(segments, offsets[:-1], axis=0) / counts[:, None]
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    return np.divide(means, norms, out=means, where=norms > 0)
+
+
 def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     """Candidates are the nearest documents (mean segment vector) of every *new* document, both
     ways; margins are computed for the segments of candidate pairs only. A pool holding a
@@ -100,7 +109,6 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     O(new x pool), not O(pool^2): pairs of two earlier articles were decided before."""
     left, right = sl.docs, sr.docs
     seg_left, seg_right = sl.segments, sr.segments
-    segment_rows = [sr.rows(j) for j in range(len(right))]
     mean_left, mean_right = sl.means, sr.means
     new_left, new_right = sl.new, sr.new
     partners: dict[int, set[int]] = defaultdict(set)
@@ -133,7 +141,7 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     # ratio margin denominators: mean cosine of a segment's k nearest on the other side
     knn_left, knn_right = np.ones(len(seg_left), np.float32), np.ones(len(seg_right), np.float32)
     rows_left = np.concatenate([sl.rows(i) for i in np.unique(pairs_left).tolist()])
-    rows_right = np.concatenate([segment_rows[j] for j in np.unique(pairs_right).tolist()])
+    rows_right = np.concatenate([sr.rows(j) for j in np.unique(pairs_right).tolist()])
     knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
         sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
     blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right, config)
