@@ -145,3 +145,91 @@ def test_the_shared_product_runs_in_bounded_blocks(real, monkeypatch):
                        atol=1e-6)
     assert np.allclose(means_right, brute_force(right.items, left.items, 8)[1].mean(axis=1),
                        atol=1e-6)
+
+
+def _pool(n: int, new: int, seed: int = 11):
+    """PoolDocs of three languages, ``n - new`` earlier ones then ``new``; every third a
+    translation (its segments with a little noise) of the one two places before it, the
+    others unrelated at e5-like cosines (as bench/dedup_scale.py's)."""
+    from transforms.dedup.members import Member
+    from transforms.dedup.pools import PoolDoc
+
+    rng = np.random.default_rng(seed)
+    dim, common = 64, np.ones(64) / 8.0
+    docs, planted = [], set()
+    for d in range(n):
+        lang = ("en", "de", "fr")[d % 3]
+        if d % 3 == 2:
+            vectors = docs[d - 2].vectors + rng.normal(scale=0.02, size=docs[d - 2].vectors.shape)
+            planted.add((str(d - 2), str(d)))
+        else:
+            topic = rng.normal(scale=0.5 / 8, size=dim)
+            vectors = common + topic + rng.normal(scale=0.45 / 8,
+                                                  size=(int(rng.integers(1, 6)), dim))
+        vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        member = Member(str(d), 0.0, 0.0, True, True, d < n - new, None, lang)
+        docs.append(PoolDoc(member, lang, vectors, frozenset(), 0, True))
+    return docs, planted
+
+
+def test_translations_through_the_lists_with_every_list_probed_are_the_exact_ones(monkeypatch):
+    """A later run's pool (earlier articles and new ones) aligned through inverted lists
+    (``EXACT_BELOW`` lowered, every list probed, so the lists' answer is the exact one) gives
+    the edges of the exact search: list-by-list products, the bounds and the one-thread
+    BLAS contexts change how, not what; no pair of two earlier articles is decided again."""
+    from transforms.dedup.alignment import translation_edges
+
+    docs, planted = _pool(600, 90)
+    config = TranslationConfig()
+
+    def edges():
+        return sorted((e.a.article_id, e.b.article_id, e.score)
+                      for e in translation_edges(docs, config, None))
+
+    exact = edges()
+    monkeypatch.setattr(similarity, "EXACT_BELOW", 100)
+    monkeypatch.setattr(similarity, "GRAPH_QUERIES", 0)
+    monkeypatch.setattr(ivf, "PROBES", 10_000)
+    built = []
+    build = ivf.build
+    monkeypatch.setattr(ivf, "build", lambda items: built.append(len(items)) or build(items))
+    through_lists = edges()
+    assert built  # the lists answered
+    assert through_lists == exact
+    new = {d.member.article_id for d in docs if not d.member.existing}
+    found = {tuple(sorted((a, b), key=int)) for a, b, _ in exact}
+    assert all(a in new or b in new for a, b in found)
+    wanted = {p for p in planted if p[1] in new}
+    assert wanted and wanted <= found
+
+
+def test_mean_vectors_of_a_language_are_each_documents_unit_mean():
+    from transforms.dedup.alignment import _unit_means
+    from transforms.dedup.similarity import unit
+
+    rng = np.random.default_rng(2)
+    docs = [rng.normal(size=(int(n), 16)).astype(np.float32) for n in rng.integers(1, 7, 50)]
+    docs[7] = np.zeros((3, 16), np.float32)  # a zero mean stays zero, not NaN
+    offsets = np.cumsum([0] + [len(d) for d in docs])
+    means = _unit_means(np.concatenate(docs), offsets)
+    assert np.allclose(means, np.vstack([unit(d.mean(axis=0)) for d in docs]), atol=1e-6)
+    assert not means[7].any()
+
+
+def test_small_products_run_blas_on_one_thread_and_give_the_same_answer():
+    from threadpoolctl import threadpool_info
+
+    rng = np.random.default_rng(4)
+    items = rng.normal(size=(2000, 32)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    lists = ivf.build(items)
+    before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    with ivf.small_products():
+        inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        one = ivf._search(lists, items, items[:300], 5)
+    assert inside and set(inside) == {1}
+    assert [lib["num_threads"] for lib in threadpool_info()
+            if lib["user_api"] == "blas"] == before  # restored
+    threads = ivf._search(lists, items, items[:300], 5)
+    assert np.array_equal(np.sort(one[0], axis=1), np.sort(threads[0], axis=1))
+    assert np.allclose(np.sort(one[1], axis=1), np.sort(threads[1], axis=1), atol=1e-6)
