@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,8 +35,10 @@ SEED = 1234
 BLOCK_CELLS = 1 << 24
 
 
-@functools.cache
-def _blas():
+@functools.lru_cache(maxsize=1)
+def _blas(modules: int):
+    """The BLAS libraries loaded (a scan of ~2.5 ms), again whenever more modules are: faiss
+    brings its own OpenBLAS besides numpy's, loaded with it."""
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
@@ -49,7 +52,7 @@ def small_products():
     one search of 2,500 queries) and were slower in wall time too; large products (the
     exact blocks, the centroid assignment) keep every thread."""
     try:
-        return _blas().limit(limits=1, user_api="blas")
+        return _blas(len(sys.modules)).limit(limits=1, user_api="blas")
     except Exception:  # noqa: BLE001 - no BLAS threadpoolctl knows: nothing to limit
         return contextlib.nullcontext()
 
