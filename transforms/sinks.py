@@ -1,16 +1,18 @@
 """Hive-partitioned Parquet written under the run's temp directory, and reading it back.
 
-Every file is written under ``<root>/_tmp/<run_id>/`` (outside the dataset globs, so no reader
-ever sees a half-written file) with the relative path it will have once published; the
-launcher's commit (``transforms/commit.py``) moves the files into ``<root>/<dataset>/<k=v>/``
-and writes the manifest ``_runs/<run_id>.json``, the mark of a committed run. All I/O goes
-through Beam's ``FileSystems``, so the same code writes to a local path, ``gs://`` or ``s3://``.
+Every file is written under ``<root>/_tmp/<run_id>/<dataset>/`` (outside the dataset globs, so
+no reader ever sees a half-written file), named for the partition and file it will be once
+published; the launcher's commit (``transforms/commit.py``) moves the files into
+``<root>/<dataset>/<k=v>/`` and writes the manifest ``_runs/<run_id>.json``, the mark of a
+committed run. All I/O goes through Beam's ``FileSystems``, so the same code writes to a local
+path, ``gs://`` or ``s3://``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import posixpath
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -60,22 +62,32 @@ PARTITIONERS: dict[str, Callable[[dict], str]] = {
 
 
 def _ensure_dir(path: str) -> None:
-    directory = posixpath.dirname(path) if "://" in path else FileSystems.split(path)[0]
     if "://" in path:
         return  # object stores have no directories
-    if not FileSystems.exists(directory):
-        try:
-            FileSystems.mkdirs(directory)
-        except OSError:
-            if not FileSystems.exists(directory):
-                raise
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+
+
+#: Columns whose values repeat across a file's rows (domains, codes, run ids): the only ones
+#: Parquet dictionary-encodes. A dictionary for a column unique per row (URLs, ids, text,
+#: vectors) costs CPU and bytes: on the dev WARC's 637 small articles files 1.44 -> 1.02 CPU s
+#: and 21.2 -> 20.3 MB, on one file of all 1,171 rows 52 -> 35 ms and 6.1 -> 5.8 MB.
+DICTIONARY_COLUMNS = {
+    "articles": ("source_domain", "source_kind", "feed_url", "feed_title", "sitename",
+                 "language", "dup_kind", "seg_dim", "run_id", "schema_version", "embedder",
+                 "attributed_source"),
+    "rejects": ("stage", "reason", "source_kind", "feed_url", "run_id", "schema_version"),
+    "state": ("kind", "outcome", "run_id", "reason"),
+    "clusters": ("kind", "run_id", "schema_version"),
+}
 
 
 def write_parquet(path: str, records: list[dict], dataset: str) -> int:
-    table = build_table(records, DATASETS[dataset])
+    schema = DATASETS[dataset]
+    table = build_table(records, schema)
     _ensure_dir(path)
+    dictionary = [c for c in DICTIONARY_COLUMNS.get(dataset, ()) if c in schema.names]
     with FileSystems.create(path) as handle:
-        pq.write_table(table, handle, compression="zstd")
+        pq.write_table(table, handle, compression="zstd", use_dictionary=dictionary)
     return table.num_rows
 
 
@@ -122,7 +134,10 @@ class _WritePartition(beam.DoFn):
         chunk.sort(key=lambda r: (r.get("url") or "", r.get("stage") or ""))
         name = f"part-{run_id}-{index:05d}.parquet"
         relative = f"{DATASET_DIRS[self.dataset]}/{partition}/{name}"
-        temp = join(self.root, "_tmp", run_id, relative)
+        # flat under the dataset's temp directory (``date=..,lang=..,part-...``): a run of
+        # many small partitions does not create and remove a directory tree per partition
+        temp = join(self.root, "_tmp", run_id, DATASET_DIRS[self.dataset],
+                    f"{partition.replace('/', ',')},{name}")
         rows = write_parquet(temp, chunk, self.dataset)
         _written[0] += 1
         pause_point("write", _written[0])
