@@ -68,9 +68,58 @@ def print_metrics(result) -> None:
             print(f"  {key:40s} {totals[key]:>8d}")
 
 
+SUMMARY_LANGUAGES = 12  # languages listed in the run summary (the largest); the rest summed
+SUMMARY_DATES = 3  # busiest publication dates shown per language
+SUMMARY_GROUPS = 10  # largest copy groups listed
+
+
+def partition_counts(manifest: dict, dataset: str = "articles") -> dict[tuple[str, ...], int]:
+    """Rows per hive partition (``("lang=en", "date=...")`` sorted) of a run, from its
+    manifest alone: the summary opens no data file for them."""
+    counts: dict[tuple[str, ...], int] = {}
+    for info in manifest.get("files", []):
+        if info.get("dataset") == dataset:
+            relative = info.get("relative") or info.get("path", "")
+            key = tuple(sorted(part for part in relative.split("/") if "=" in part))
+            counts[key] = counts.get(key, 0) + info.get("rows", 0)
+    return counts
+
+
+def language_lines(manifest: dict) -> list[str]:
+    """Articles per language (largest first) with its busiest publication dates."""
+    per_lang: dict[str, dict[str, int]] = {}
+    for key, rows in partition_counts(manifest).items():
+        parts = dict(part.split("=", 1) for part in key)
+        dates = per_lang.setdefault(parts.get("lang", "?"), {})
+        dates[parts.get("date", "?")] = dates.get(parts.get("date", "?"), 0) + rows
+    ranked = sorted(per_lang.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    rows = []
+    for lang, dates in ranked[:SUMMARY_LANGUAGES]:
+        busiest = sorted(dates.items(), key=lambda item: (-item[1], item[0]))[:SUMMARY_DATES]
+        rows.append((lang, sum(dates.values()), len(dates),
+                     ", ".join(f"{day} ({n})" for day, n in busiest)))
+    from pipelines.query import format_table
+
+    lines = format_table(["lang", "articles", "dates", "busiest publication dates"], rows,
+                         max_width=80).splitlines()
+    rest = ranked[SUMMARY_LANGUAGES:]
+    if rest:
+        lines.append(f"... {len(rest)} more languages, "
+                     f"{sum(sum(d.values()) for _, d in rest)} articles")
+    return lines
+
+
+def run_files(root: str, manifest: dict, dataset: str) -> list[str]:
+    from transforms.commit import join
+
+    return [join(root, info["relative"]) if info.get("relative") else info["path"]
+            for info in manifest.get("files", []) if info.get("dataset") == dataset]
+
+
 def summarize(root: str, run_id: str) -> int:
-    """Prints the run summary computed with DuckDB from the written Parquet; returns rejects."""
-    from pipelines.query import connect, format_table
+    """Prints a short run summary; returns rejects. Reads only this run's files (per-language
+    counts come from its manifest), so its cost follows the run, not the output root."""
+    from pipelines.query import format_table
     from transforms.sinks import read_manifest
 
     manifest = read_manifest(root, run_id)
@@ -81,43 +130,56 @@ def summarize(root: str, run_id: str) -> int:
     if polling:  # feeds that were not read this run, and why (none of them is an error)
         print("  feeds: " + ", ".join(f"{v} {k.removeprefix('feed_').replace('_', ' ')}"
                                       for k, v in sorted(polling.items())))
+    if rows["articles"]:
+        print("\nArticles per language and date (largest languages first):")
+        print(textwrap.indent("\n".join(language_lines(manifest)), "  "))
     if "://" in root:
         for key, value in sorted(manifest.get("counts", {}).items()):
             print(f"  rejected {key}: {value}")
         return rows["rejects"]
-    con = connect(root)
-    views = {r[0] for r in con.execute("select view_name from duckdb_views()").fetchall()}
-    run = run_id.replace("'", "''")
-    if "articles" in views:
-        query = f"""
-            select lang, cast(date as varchar) as date, count(*) as articles,
-                   count(*) filter (where duplicate_of is null) as unique_articles
-            from articles where run_id = '{run}' group by all order by lang, date"""
-        cursor = con.execute(query)
-        print("\nArticles per language and date (DuckDB):")
-        print(textwrap.indent(format_table([d[0] for d in cursor.description],
-                                           cursor.fetchall()), "  "))
-    if "clusters" in views and "articles" in views:
+    import duckdb
+
+    con = duckdb.connect()
+
+    def run_table(dataset: str) -> str | None:
+        files = run_files(root, manifest, dataset)
+        if not files:
+            return None
+        listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        return f"read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
+
+    clusters, articles = run_table("clusters"), run_table("articles")
+    if clusters and articles:
+        groups = con.execute(f"""
+            select canonical_id, size as members, array_to_string(languages, ',') as languages,
+                   array_to_string(dup_kinds, ',') as kinds
+            from {clusters} where kind = 'copy_group'""").fetchall()
+        if groups:
+            groups.sort(key=lambda g: (-g[1], g[0]))
+            top = groups[:SUMMARY_GROUPS]
+            ids = ", ".join("'" + g[0].replace("'", "''") + "'" for g in top)
+            titles = dict(con.execute(
+                f"select article_id, title from {articles} where article_id in ({ids})"
+            ).fetchall())
+            table = sorted(((m, langs, kinds, titles.get(cid) or "") for cid, m, langs, kinds
+                            in top), key=lambda r: (-r[0], r[3]))
+            print(f"\nCopy groups: {len(groups)} (the canonical article and its copies, any "
+                  "language; the largest):")
+            print(textwrap.indent(format_table(
+                ["members", "languages", "kinds", "canonical_title"], table), "  "))
+            if len(groups) > len(top):
+                print(f"  ... {len(groups) - len(top)} more")
+    rejects = run_table("rejects")
+    if rejects:
         cursor = con.execute(f"""
-            select c.size as members, array_to_string(c.languages, ',') as languages,
-                   array_to_string(c.dup_kinds, ',') as kinds, a.title as canonical_title
-            from clusters c join articles a on a.article_id = c.canonical_id
-            where c.run_id = '{run}' and c.kind = 'copy_group'
-            order by c.size desc, a.title""")
-        found = cursor.fetchall()
-        if found:
-            print("\nCopy groups (the canonical article and its copies, any language):")
-            print(textwrap.indent(format_table([d[0] for d in cursor.description], found),
-                                  "  "))
-    if "rejects" in views:
-        cursor = con.execute(f"""
-            select stage, reason, count(*) as rejects from rejects where run_id = '{run}'
+            select stage, reason, count(*) as rejects from {rejects}
             group by all order by stage, reason""")
         found = cursor.fetchall()
         if found:
-            print("\nRejects by stage and reason (DuckDB):")
+            print("\nRejects by stage and reason:")
             print(textwrap.indent(format_table([d[0] for d in cursor.description], found), "  "))
-    print(f"\nQuery it: newsflow query {root} \"select title, language from articles\"")
+    print(f"\nQuery it: newsflow query {root} \"select title, language from articles\"; "
+          f"all runs on one page: newsflow report {root}")
     return rows["rejects"]
 
 
