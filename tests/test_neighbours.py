@@ -216,6 +216,20 @@ def test_mean_vectors_of_a_language_are_each_documents_unit_mean():
     assert not means[7].any()
 
 
+def test_unit_means_of_documents_are_each_documents_unit_mean_across_chunks(monkeypatch):
+    from transforms.dedup.similarity import unit, unit_means
+
+    monkeypatch.setattr(similarity, "MEANS_CHUNK", 4)  # several chunks per segment count
+    rng = np.random.default_rng(3)
+    docs = [rng.normal(size=(int(n), 16)).astype(np.float32) for n in rng.integers(1, 7, 50)]
+    docs[11] = np.zeros((2, 16), np.float32)  # a zero mean stays zero, not NaN
+    means = unit_means(docs)
+    assert means.dtype == np.float32 and means.shape == (50, 16)
+    assert np.allclose(means, np.vstack([unit(d.mean(axis=0)) for d in docs]), atol=1e-6)
+    assert not means[11].any()
+    assert unit_means([]).shape == (0, 0)
+
+
 def test_small_products_run_blas_on_one_thread_and_give_the_same_answer():
     from threadpoolctl import threadpool_info
 

@@ -154,3 +154,25 @@ def _neighbours(items: np.ndarray | Neighbours) -> Neighbours:
 def unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm else vector
+
+
+#: documents stacked at once by ``unit_means`` (a chunk of 5-segment e5 documents: ~30 MB)
+MEANS_CHUNK = 4096
+
+
+def unit_means(vectors: list[np.ndarray]) -> np.ndarray:
+    """Each matrix's mean row as a unit row (float32; a zero mean stays zero): documents with
+    the same number of segments stacked a chunk at once, not a mean and a norm per document
+    (a 100k-article story pool spent ~5 CPU s in those two small calls per document)."""
+    dim = vectors[0].shape[1] if vectors else 0
+    means = np.zeros((len(vectors), dim), np.float32)
+    by_count: dict[int, list[int]] = {}
+    for position, matrix in enumerate(vectors):
+        by_count.setdefault(len(matrix), []).append(position)
+    for positions in by_count.values():
+        for start in range(0, len(positions), MEANS_CHUNK):
+            rows = positions[start:start + MEANS_CHUNK]
+            stacked = np.stack([vectors[i] for i in rows])
+            means[rows] = stacked.mean(axis=1)
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    return np.divide(means, norms, out=means, where=norms > 0)

@@ -33,7 +33,7 @@ import numpy as np
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import Edge, Member, find
 from transforms.dedup.pools import PoolDoc
-from transforms.dedup.similarity import top_k, unit
+from transforms.dedup.similarity import top_k, unit, unit_means
 from transforms.rejects import REJECTS, guarded
 
 _NAME = re.compile(r"\b[^\W\d_][^\W\d_'’-]{2,}", re.UNICODE)
@@ -113,7 +113,7 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     similarity is ``story_text_weight`` x the centred cosine + the rest x the names' cosine. A
     language with few documents is centred on a blend with the whole pool's average; pools too
     small for an average keep raw vectors (without names) and the raw threshold."""
-    means = np.vstack([unit(d.vectors.mean(axis=0)) for d in docs]).astype(np.float32)
+    means = unit_means([d.vectors for d in docs])
     if len(docs) < config.story_min_pool:
         return means, config.story_raw_threshold
     overall = means.mean(axis=0)
