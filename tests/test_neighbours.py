@@ -204,14 +204,14 @@ def test_translations_through_the_lists_with_every_list_probed_are_the_exact_one
 
 
 def test_mean_vectors_of_a_language_are_each_documents_unit_mean():
-    from transforms.dedup.alignment import _unit_means
-    from transforms.dedup.similarity import unit
+    from transforms.dedup.similarity import unit, unit_means
 
     rng = np.random.default_rng(2)
     docs = [rng.normal(size=(int(n), 16)).astype(np.float32) for n in rng.integers(1, 7, 50)]
     docs[7] = np.zeros((3, 16), np.float32)  # a zero mean stays zero, not NaN
     offsets = np.cumsum([0] + [len(d) for d in docs])
-    means = _unit_means(np.concatenate(docs), offsets)
+    stacked = np.concatenate(docs)
+    means = unit_means([stacked[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
     assert np.allclose(means, np.vstack([unit(d.mean(axis=0)) for d in docs]), atol=1e-6)
     assert not means[7].any()
 

@@ -24,7 +24,7 @@ from transforms.dedup.config import TranslationConfig
 from transforms.dedup.ivf import small_products
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k
+from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit_means
 
 
 def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
@@ -71,7 +71,8 @@ class _Side:
         self.docs = docs
         self.segments = np.concatenate([d.vectors for d in docs], dtype=np.float32)
         self.offsets = np.cumsum([0] + [len(d.vectors) for d in docs])
-        self.means = _unit_means(self.segments, self.offsets)
+        self.means = unit_means([self.segments[a:b] for a, b in zip(
+            self.offsets[:-1].tolist(), self.offsets[1:].tolist(), strict=True)])
         self.new = np.array([i for i, d in enumerate(docs) if not d.member.existing], np.int64)
         self.segment_index, self.mean_index = Neighbours(self.segments), Neighbours(self.means)
         self.flags = {
@@ -91,20 +92,6 @@ class _Side:
 
     def rows(self, doc: int) -> np.ndarray:
         return np.arange(self.offsets[doc], self.offsets[doc + 1])
-
-
-def _unit_means(segments: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Each document's mean segment vector, as a unit row (documents have >= 1 segment):
-    a few vector sums over the stacked segments, not a mean per document (101k documents:
-    ~2 s; ``np.add.reduceat`` over many short runs is as slow)."""
-    counts = np.diff(offsets)
-    means = np.zeros((len(counts), segments.shape[1]), np.float32)
-    for position in range(int(counts.max(initial=0))):  # the segments in order, as mean adds
-        docs = np.flatnonzero(counts > position)
-        means[docs] += segments[offsets[docs] + position]
-    means /= counts.astype(np.float32)[:, None]
-    norms = np.linalg.norm(means, axis=1, keepdims=True)
-    return np.divide(means, norms, out=means, where=norms > 0)
 
 
 def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
