@@ -7,7 +7,10 @@ the tests that inspect its output, so the suite stays fast.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,20 @@ from pipelines.query import connect
 from transforms.fetch import HttpClient
 
 _real_create_connection = socket.create_connection
+
+
+def pytest_configure(config):
+    """Built models (e5's graph) go to a cache of this test session, not the user's
+    ``~/.cache/newsflow``: a test run leaves nothing behind. Set before xdist starts its
+    workers, which inherit it (and share it: one worker's build is the other's hit)."""
+    if "NEWSFLOW_CACHE_DIR" not in os.environ and not hasattr(config, "workerinput"):
+        os.environ["NEWSFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="newsflow-test-cache-")
+        config._newsflow_cache = os.environ["NEWSFLOW_CACHE_DIR"]
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_newsflow_cache", None):
+        shutil.rmtree(config._newsflow_cache, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
