@@ -4,7 +4,7 @@ Sentences are real, from ../shared/eval/ner (ids in the comments; licences in it
 
 import pytest
 
-from transforms.entities import EntityRecognizer, fallback_spans
+from transforms.entities import EntityRecognizer, chinese_tagger, fallback_spans
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,15 @@ def test_chinese_with_jieba_in_both_scripts(recognizer):
     assert ("北卡羅來納大學", "ORG") in found and any(t == "奧巴馬" for t, _ in found)
     simplified = recognizer.entities("唐纳德·特朗普访问了中国福建省南平市。", "zh")
     assert {("唐纳德·特朗普", "PER"), ("中国福建省南平市", "LOC")} <= _pairs(simplified)
+
+
+def test_chinese_tagger_is_the_tokenizer_keywords_use():
+    # one copy of jieba's dictionary per process: the tagger's and jieba.analyse's
+    import jieba
+    import jieba.analyse
+
+    tagger, _ = chinese_tagger()
+    assert tagger.tokenizer is jieba.dt is jieba.analyse.default_tfidf.tokenizer
 
 
 def test_arabic_name_chains_and_organisation_heads(recognizer):
