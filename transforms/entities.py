@@ -253,27 +253,26 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
         return _gazetteer_spans(text)
     places = place_names()
     connectors = CONNECTORS - _ARTICLES if lang in NOUN_CAPITALISING else CONNECTORS
-    words = []  # (start, end, word without a final full stop unless a title's or a name's)
-    for m in _WORD.finditer(text):
-        word = m.group(0)
-        if word[-1] == "." and word[:-1] not in PERSON_TITLES and word not in ORG_WORDS:
-            word = word.rstrip(".")
-        words.append((*m.span(), word))
+    # (start, end, word without a final full stop unless a title's or a name's)
+    words = [(m.start(), m.end(), _undotted(word) if word[-1] == "." else word)
+             for m in _WORD.finditer(text) for word in (m.group(),)]
+    # a lower-case initial is never capitalised: most words are decided without the call
+    capital = [not word[0].islower() and _capitalised(word) for _, _, word in words]
     spans: list[Span] = []
     i = 0
-    while i < len(words):
-        start, end, word = words[i]
-        if not _capitalised(word):
-            i += 1
-            continue
+    for first in [k for k, is_capital in enumerate(capital) if is_capital]:
+        if first < i:
+            continue  # inside the last run
+        i = first
+        start = words[i][0]
         j = i + 1
         while j < len(words):
             w = words[j][2]
             if _ends_sentence(text, words[j - 1]):
                 break
-            if _capitalised(w) and not _gap_breaks(text, words[j - 1][1], words[j][0]):
+            if capital[j] and not _gap_breaks(text, words[j - 1][1], words[j][0]):
                 j += 1
-            elif (w in connectors and j + 1 < len(words) and _capitalised(words[j + 1][2])
+            elif (w in connectors and j + 1 < len(words) and capital[j + 1]
                   and not _gap_breaks(text, words[j][1], words[j + 1][0])):
                 j += 2
             else:
@@ -291,13 +290,13 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 if i < j:
                     span_start = words[i][0]
         titled = noun = False  # a title or a common noun before the name is no part of it
-        while tokens and (tokens[0] in PERSON_TITLES or noun and not _capitalised(tokens[0])
+        while tokens and (tokens[0] in PERSON_TITLES or noun and not capital[i]
                           or lang in NOUN_CAPITALISING and (
                               tokens[0].endswith(_NOUN_ENDINGS) and tokens[0] not in places
                               and tokens[0] not in SINGLE_WORD_ORGS
                               or _after_number(text, words[i][0]))):
             titled = titled or tokens[0] in PERSON_TITLES
-            noun = tokens[0] not in PERSON_TITLES and _capitalised(tokens[0]) or noun
+            noun = tokens[0] not in PERSON_TITLES and capital[i] or noun
             i += 1
             tokens = tokens[1:]
             if i < j:
@@ -324,6 +323,14 @@ def fallback_spans(text: str, lang: str | None = None) -> list[Span]:
                 spans.append((span_start, span_end, label))
         i = j
     return spans
+
+
+def _undotted(word: str) -> str:
+    """A word without its final full stops, unless it is a title or an organisation word
+    ("Dr.", "Inc.")."""
+    if word[:-1] not in PERSON_TITLES and word not in ORG_WORDS:
+        return word.rstrip(".")
+    return word
 
 
 def _name_after_nouns(tokens: list[str], places: dict[str, str]) -> int:
