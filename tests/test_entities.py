@@ -217,3 +217,38 @@ def test_german_nouns_before_names_clubs_and_acronyms(recognizer):
     assert {("Ralf Rangnick", "PER"), ("SV Waldhof", "ORG"), ("Lahr", "LOC"),
             ("SPD", "ORG"), ("FDP", "ORG"), ("Belgrad", "LOC")} <= found
     assert not any(t.startswith(("Trainer", "Hauptstadt")) for t, _ in found)
+
+
+SAME_WITH_EVERY_STRING = {
+    "en": "Mr Rapkay told the Commission in Brussels that Ken Lay's Enron Corp. had paid $3m.",
+    "fr": "Helen Dixon, la commissaire, a déclaré à l'AFP que M. Macron était à Saint-Étienne.",
+    "ja": "東京都の知事は月曜日に大阪で記者と会った。",
+}
+
+
+@pytest.mark.parametrize("lang", sorted(SAME_WITH_EVERY_STRING))
+def test_models_without_their_string_table_find_the_same(recognizer, lang):
+    # the vocabulary's string table is not loaded (entities.UNREAD_VOCAB): the same tokens,
+    # attributes and entities as the model loaded whole
+    import warnings
+
+    import spacy
+
+    from transforms.entities import MODELS, UNREAD_VOCAB
+
+    lean = recognizer.model(lang)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\[W095\]")
+        whole = spacy.load(MODELS[lang], exclude=[n for n in lean.component_names
+                                                  if n not in lean.pipe_names]
+                           + ["parser", "lemmatizer", "tagger", "morphologizer",
+                              "attribute_ruler", "senter"])
+    assert "strings" in UNREAD_VOCAB and len(lean.vocab.strings) < len(whole.vocab.strings) / 10
+    text = SAME_WITH_EVERY_STRING[lang]
+
+    def seen(doc):
+        return ([(t.text, t.norm_, t.shape_, t.prefix_, t.suffix_, t.like_num) for t in doc],
+                [(e.start_char, e.end_char, e.label_) for e in doc.ents])
+
+    lean_doc, whole_doc = lean(text), whole(text)
+    assert seen(lean_doc) == seen(whole_doc) and lean_doc.ents

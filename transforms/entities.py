@@ -933,6 +933,13 @@ def _ENE_LABELS() -> dict[str, str]:  # noqa: N802
     return out
 
 
+#: Serialization fields of a model's vocabulary that recognising entities never reads:
+#: ``strings``, the hash -> string table of its 600-780k words (hashing them cost 0.6-1.1 CPU s
+#: a model). The NER reads hashes (its features, its vectors' keys), and every string a doc
+#: shows (its words, their norms and shapes, the labels) is added to the table when first met.
+UNREAD_VOCAB = ("strings",)
+
+
 @once_per_process(maxsize=4)
 def _load_model(package: str):
     try:
@@ -948,7 +955,7 @@ def _load_model(package: str):
             warnings.filterwarnings("ignore", message=r"\[W095\]")
             nlp = spacy.load(package, exclude=[
                 "parser", "lemmatizer", "tagger", "morphologizer", "attribute_ruler", "senter",
-                "compound_splitter", "bunsetu_recognizer"])
+                "compound_splitter", "bunsetu_recognizer", *UNREAD_VOCAB])
     except (ImportError, OSError):  # not installed: the fallback covers the language
         return None
     # A shared ``tok2vec`` that no remaining component listens to is dead weight: the NER of
