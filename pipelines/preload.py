@@ -51,7 +51,7 @@ def preload_models(opts: NewsflowOptions, embedder: bool = True) -> dict[str, fl
 WARM_UP_TEXTS = {
     "en": "The mayor of Berlin, Anna Schmidt, met Reuters reporters in London on Monday.",
     "fr": "Le maire de Paris a rencontré des journalistes de l'AFP à Lyon lundi.",
-    "de": "Der Bürgermeister von Berlin traf am Montag Journalisten der dpa in München.",
+    "de": "Der Bürgermeister von Berlin traf am Montag Journalisten des ZDF in München.",
     "ja": "東京都の知事は月曜日に大阪で記者と会った。",
     "zh": "北京市市长周一在上海会见了新华社记者。",
 }

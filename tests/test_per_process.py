@@ -40,3 +40,16 @@ def test_only_the_latest_configurations_are_held():
 
 def test_the_e5_graph_is_shared_per_configuration():
     assert shared_model(threads=1) is shared_model(threads=1)
+
+
+def test_the_warm_up_builds_every_table_enrichment_uses():
+    # built in the launcher before the record pool forks, not once per worker (place names
+    # come from the table cache now: country names must not wait for a worker's first acronym)
+    from pipelines.preload import warm_up_enrichment
+    from transforms import entities
+
+    warm_up_enrichment()
+    tables = (entities.place_names, entities.first_names, entities.last_names,
+              entities.calendar_words, entities.country_names, entities._common_starts,
+              entities._place_automaton)
+    assert [t.__name__ for t in tables if not t.cache_info().currsize] == []
