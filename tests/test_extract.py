@@ -2,9 +2,18 @@ import gzip
 from pathlib import Path
 
 import pytest
-from trafilatura.utils import load_html
+from trafilatura.utils import load_html, repair_faulty_html
 
-from transforms.extract import ExtractError, decode_html, extract_page, main_text
+from transforms.extract import (
+    ExtractError,
+    declared_url_and_time,
+    decode_html,
+    extract_page,
+    main_text,
+    parse_html,
+    precision_tree_reusable,
+    repair_changes,
+)
 
 SITE = Path(__file__).resolve().parents[1] / "pipelines" / "sample" / "site"
 PAGES = Path(__file__).resolve().parent / "fixtures" / "pages"
@@ -110,3 +119,65 @@ def test_a_theme_switch_in_the_body_class_does_not_prune_the_page():
     for snippet in ("Im kurzen BeFifty Video", "bodenständig und stilsicher"):  # evaldata.json
         assert snippet in text
     assert "Tumblr" not in text  # one of its "without" snippets
+
+
+def test_canonical_url_and_published_time_are_the_first_declared_values():
+    html = """<html><head>
+      <meta property="og:url" content="https://x.example/og">
+      <link rel="canonical" href="  ">
+      <link rel="canonical" href="https://x.example/canonical">
+      <meta name="pubdate" content="">
+      <meta itemprop="datePublished" content="2024-05-01T10:00:00Z">
+      </head><body><time itemprop="datePublished" datetime="2023-01-01T00:00:00Z">x</time>
+      <link rel="canonical" href="https://x.example/in-body"></body></html>"""
+    assert declared_url_and_time(parse_html(html)) == (
+        "https://x.example/canonical", "2024-05-01T10:00:00Z")
+    html = """<html><head><meta property="og:url" content="https://x.example/og"></head>
+      <body><link rel="canonical" href="https://x.example/in-body"><p>Text</p>
+      <time itemprop="datePublished" datetime=" 2023-01-01T00:00:00Z ">x</time></body></html>"""
+    # a canonical link outside the head is not the page's (what the XPath //head/link read)
+    assert declared_url_and_time(parse_html(html)) == (
+        "https://x.example/og", "2023-01-01T00:00:00Z")
+
+
+@pytest.mark.parametrize("name, url", [
+    ("barrons-home-depot.html.gz",
+     "https://www.barrons.com/articles/home-depot-stock-earnings-report-51574168486"),
+    ("cbssports-browns-rudolph.html.gz", "https://www.cbssports.com/nfl/news/browns-player-on-"
+     "mason-rudolphs-role-in-fight-with-myles-garrett-he-asked-for-it/"),
+])
+def test_a_balanced_fallback_on_the_precision_runs_tree_reads_what_it_reads_on_a_copy(name, url):
+    html = _page(name)
+    assert precision_tree_reusable(html)
+    copied = main_text(load_html(html), url, None, article=True)
+    assert main_text(load_html(html), url, None, article=True, reusable=True) == copied
+
+
+def test_forums_and_infinite_scroll_pages_keep_the_copy():
+    assert not precision_tree_reusable('<script>{"@type": "DiscussionForumPosting"}</script>')
+    assert not precision_tree_reusable('<div class="infinite-scroll-wrap"><h1>A</h1></div>')
+    assert precision_tree_reusable("<div class='infinite'><p>Infinite jest</p></div>")
+
+
+@pytest.mark.parametrize("html", [
+    "<html><body><p>A bell\x07 rings</p></body></html>",
+    "<html><body><p>Not a character: \ufffe</p></body></html>",
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0//EN" "http://www.w3.org/TR/xhtml1/DTD/x.dtd">'
+    "\n<html><body><p>Text</p></body></html>",
+    "<!doctype html><html><body><p>One line</p></body></html>",
+    '<html lang="en"/>\n<body><p>Text</p></body>',
+])
+def test_pages_repair_faulty_html_changes_are_repaired(html):
+    beginning = html[:50].lower()
+    assert repair_faulty_html(html, beginning) != html
+    assert repair_changes(html, html.encode("utf-8", "surrogatepass"), beginning)
+
+
+def test_pages_repair_faulty_html_leaves_alone_skip_it():
+    names = sorted(path.name for path in PAGES.glob("*.html.gz"))
+    for html in [*map(_page, names), "<!DOCTYPE html>\n<html><body><p>Text</p></body></html>"]:
+        beginning = html[:50].lower()
+        if not repair_changes(html, html.encode("utf-8", "surrogatepass"), beginning):
+            assert repair_faulty_html(html, beginning) == html
+    assert parse_html("<html><body><p>A bell\x07 rings</p></body></html>").text_content() == (
+        "A bell rings")
