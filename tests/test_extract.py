@@ -10,6 +10,7 @@ from transforms.extract import (
     decode_html,
     extract_page,
     main_text,
+    page_prune,
     parse_html,
     precision_tree_reusable,
     repair_changes,
@@ -181,3 +182,15 @@ def test_pages_repair_faulty_html_leaves_alone_skip_it():
             assert repair_faulty_html(html, beginning) == html
     assert parse_html("<html><body><p>A bell\x07 rings</p></body></html>").text_content() == (
         "A bell rings")
+
+
+def test_theme_containers_are_pruned_by_class_or_id_but_never_the_page():
+    html = """<html><body class="tweak-share-buttons"><main class="social-share"><article>
+      <p>Story.</p><div class="a sharedaddy b">Share</div><div class="sharedaddyx">Kept</div>
+      <section id="comments">Comments</section><div id="comments-x">Kept too</div>
+      <form class="comment-respond">Reply</form></article></main></body></html>"""
+    tree = parse_html(html)
+    pruned = [(e.tag, e.get("class") or e.get("id")) for e in page_prune(html)(tree)]
+    assert pruned == [("div", "a sharedaddy b"), ("section", "comments"),
+                      ("form", "comment-respond")]
+    assert page_prune("<html><body><p>No theme markers</p></body></html>") is None
