@@ -306,8 +306,8 @@ def repair_changes(html: str, data: bytes, beginning: str) -> bool:
     """Whether ``repair_faulty_html`` would change the page (``data``: it in UTF-8): a character
     XML forbids, a DOCTYPE on the first line that it rewrites (or no line break: it appends
     one), an ``<html .../>`` on the first lines. Its regular expression over the whole page
-    costs 0.7 ms a page, a quarter of the parse, for the 3 pages in 1,171 that hold such a
-    character; these substring searches cost a seventh of that."""
+    costs 0.7 ms a page (a quarter of the parse) to find such a character on 3 pages of 1,171;
+    these substring searches cost a seventh of that."""
     if any(char in data for char in _INVALID_XML_BYTES) or any(
             char in html for char in _INVALID_XML_OTHER):
         return True
