@@ -168,7 +168,7 @@ def test_a_cached_graph_loads_without_importing_onnx(graph_cache):
 
 def test_residual_layer_norms_stay_out_of_the_fused_skip_kernel(graph_cache, tmp_path):
     # ORT's SkipLayerNormalization (what its optimiser fuses Add + LayerNormalization into)
-    # measured ~8x slower than the two: the sessions disable that fusion
+    # measured ~4-5x slower than the two: the sessions disable that fusion
     import onnx
     import onnxruntime as ort
 

@@ -281,8 +281,8 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
 
     def residual_norm(x: str, skip: str, norm: str, out: str) -> str:
         """LayerNorm(x + skip) as Add and LayerNormalization: ORT's fused
-        SkipLayerNormalization kernel measured ~8x slower than the two on these CPUs (~15%
-        of e5's time), so sessions also disable the fusion (``SESSION_OPTIMIZERS_OFF``)."""
+        SkipLayerNormalization kernel measured ~4-5x slower than the two on these CPUs (13-16%
+        of e5's kernel time), so sessions also disable the fusion (``SESSION_OPTIMIZERS_OFF``)."""
         nodes.append(helper.make_node("Add", [x, skip], [out + "_sum"]))
         nodes.append(helper.make_node(
             "LayerNormalization",
