@@ -47,8 +47,11 @@ from trafilatura.xml import xmltotxt
 
 from transforms.flags import page_signals
 from transforms.progress import Progress
+from transforms.prune_xpaths import install as install_fast_prunes
 from transforms.rejects import REJECTS, guarded, reject
 from transforms.tree_repairs import repair_tree
+
+install_fast_prunes()  # trafilatura's discard XPaths, same nodes at a third of the cost
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
