@@ -288,7 +288,10 @@ class FastPrune:
 
 
 def fast(original: XPath) -> Callable | XPath:
-    """The fast form of ``original``, or ``original`` when its shape is not supported."""
+    """The fast form of ``original``, or ``original`` when its shape is not supported (or it
+    is no XPath: already a fast form)."""
+    if not isinstance(original, XPath):
+        return original
     try:
         return FastPrune(original)
     except (Unsupported, re.error) as exc:
