@@ -194,3 +194,22 @@ def test_theme_containers_are_pruned_by_class_or_id_but_never_the_page():
     assert pruned == [("div", "a sharedaddy b"), ("section", "comments"),
                       ("form", "comment-respond")]
     assert page_prune("<html><body><p>No theme markers</p></body></html>") is None
+
+
+def test_parser_makes_trafilaturas_trees_and_lxml_html_classes():
+    # ``html_parser`` copies trafilatura's parser options and lxml.html's element classes
+    from lxml.etree import tostring
+    from lxml.html import fromstring as html_fromstring
+    from trafilatura.utils import HTML_PARSER as TRAFILATURA_PARSER
+
+    pages = [gzip.decompress(path.read_bytes()) for path in sorted(PAGES.glob("*.html.gz"))]
+    pages.append(b"<html><body><form><input name='q'><select></select><textarea></textarea>"
+                 b"<label>x</label></form><!-- note --><?pi x?><p>&amp; text</p></body></html>")
+    for page in pages:
+        ours = parse_html(page.decode("utf-8", "replace"))
+        theirs = html_fromstring(page.decode("utf-8", "replace").encode(),
+                                 parser=TRAFILATURA_PARSER)
+        assert tostring(ours) == tostring(theirs)
+        assert [type(e) for e in ours.iter()] == [type(e) for e in theirs.iter()]
+    assert {type(e).__name__ for e in ours.iter()} >= {
+        "FormElement", "InputElement", "SelectElement", "TextareaElement", "LabelElement"}
