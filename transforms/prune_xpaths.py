@@ -41,8 +41,10 @@ PRUNE_LISTS = (
     "PRECISION_DISCARD_XPATH", "COMMENTS_DISCARD_XPATH", "AUTHOR_DISCARD_XPATHS",
 )
 
-#: Remembered answers per expression (values, attribute sets), cleared when this many.
-MEMO_SIZE = 50_000
+#: Remembered answers per expression and attribute, cleared when this many: a page has a few
+#: hundred distinct class values, a site repeats its own; kept small, the memos of a
+#: long run hold a few MB (at 50,000 they held 30 MB after the 1,171 dev pages, for no speed).
+MEMO_SIZE = 4096
 
 _STR = r"""(?:'[^']*'|"[^"]*")"""
 _ATTRS = r"@[\w:.-]+(?:\s*\|\s*@[\w:.-]+)*"
