@@ -3,12 +3,13 @@ publication days (+- --history_days), whatever today's date is, and only those."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import duckdb
 
 from pipelines.batch import run
-from transforms.dedup.history import history_patterns, history_row
+from transforms.dedup.history import history_patterns, history_row, partition_may_exist
 
 WORDS = ("the council approved a new budget for the harbour district after a long debate "
          "about ferry routes school repairs and the cost of winter road clearing which rose "
@@ -61,6 +62,15 @@ def test_history_patterns_name_only_the_window_of_a_day():
     assert history_patterns("s3://bucket/news/", day, 1) == [
         f"s3://bucket/news/articles/date=2019-03-0{d}/*/*.parquet" for d in (4, 5, 6)]
     assert history_patterns("/out", day, 0) == ["/out/articles/date=2019-03-05/*/*.parquet"]
+
+
+def test_only_globs_of_date_partitions_that_exist_are_matched_locally(tmp_path):
+    root = tmp_path / "out"
+    (root / "articles" / "date=2024-03-05" / "lang=en").mkdir(parents=True)
+    here, gone = (history_patterns(str(root), dt.date(2024, 3, d).toordinal(), 0)[0]
+                  for d in (5, 6))
+    assert partition_may_exist(here) and not partition_may_exist(gone)
+    assert partition_may_exist("gs://bucket/out/articles/date=2024-03-06/*/*.parquet")
 
 
 def test_history_rows_of_another_embedder_lose_their_vectors_only():

@@ -22,6 +22,8 @@ the launcher.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import posixpath
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -53,6 +55,16 @@ def history_patterns(root: str, day: int, days: int) -> list[str]:
     root = root.rstrip("/")
     return [f"{root}/articles/date={dt.date.fromordinal(d).isoformat()}/*/*.parquet"
             for d in range(day - days, day + days + 1) if d >= 1]
+
+
+def partition_may_exist(pattern: str) -> bool:
+    """Whether a ``history_patterns`` glob can match: on a local root, only when its date
+    directory is there (one ``stat``; Beam's ``match`` of each glob compiles a regex and
+    lists: 0.44 s for the 1,789 globs of the dev WARC's publication days on a new root). An
+    object store has no directories to ask: its globs are all matched."""
+    if "://" in pattern:
+        return True
+    return os.path.isdir(posixpath.dirname(posixpath.dirname(pattern)))
 
 
 def history_row(row: dict, embedder: str) -> tuple[dict, bool]:
@@ -109,6 +121,7 @@ class ReadRecentArticles(beam.PTransform):
             | "DistinctDays" >> beam.Distinct()
             | "PartitionPatterns" >> beam.FlatMap(lambda d: history_patterns(root, d, days))
             | "DistinctPatterns" >> beam.Distinct()
+            | "ExistingPartitions" >> beam.Filter(partition_may_exist)
             | "MatchPartitions" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
             | "FilePaths" >> beam.Map(lambda m: m.path)
             | "DistinctFiles" >> beam.Distinct()
