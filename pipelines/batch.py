@@ -34,7 +34,7 @@ from pipelines.options import (
     with_default_runner,
 )
 from pipelines.preload import preload_models, warm_up_enrichment
-from pipelines.record_pool import EachRecord, RecordSteps, RunSteps, record_pool
+from pipelines.record_pool import EachRecord, RecordSteps, RunSteps, on_pool, record_pool
 from transforms.clean import CleanArticles
 from transforms.commit import RecordRunFiles, commit_run, recover, use_pipeline_options
 from transforms.copy_flags import MarkCopyContent
@@ -350,12 +350,17 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "AllOutcomes" >> beam.Flatten()
         | "CountOutcomes" >> beam.combiners.Count.PerElement()
     )
+    # the Parquet files are written by the record pool's workers, idle by then
+    offload = on_pool if pooled > 1 else None
     files = (
-        final | "WriteArticles" >> WriteDataset(opts.output, run_id, "articles"),
-        all_rejects | "WriteRejects" >> WriteDataset(opts.output, run_id, "rejects"),
+        final | "WriteArticles" >> WriteDataset(opts.output, run_id, "articles",
+                                                offload=offload),
+        all_rejects | "WriteRejects" >> WriteDataset(opts.output, run_id, "rejects",
+                                                     offload=offload),
         state_rows | "AllState" >> beam.Flatten()
-        | "WriteState" >> WriteDataset(opts.output, run_id, "state"),
-        clusters | "WriteClusters" >> WriteDataset(opts.output, run_id, "clusters"),
+        | "WriteState" >> WriteDataset(opts.output, run_id, "state", offload=offload),
+        clusters | "WriteClusters" >> WriteDataset(opts.output, run_id, "clusters",
+                                                   offload=offload),
     ) | "AllFiles" >> beam.Flatten()
     listing = files | "RecordRunFiles" >> RecordRunFiles(opts.output, run_id, counts)
     return {"articles": final, "rejects": all_rejects, "files": listing, "edges": edges,

@@ -338,6 +338,20 @@ def record_pool(processes: int, chains: list[RecordSteps],
             _CHAINS.pop(chain.name, None)
 
 
+def on_pool(fn: Callable[..., Any], *args: Any) -> Future | None:
+    """``fn(*args)`` (a module-level function: it is pickled by name) on a worker of the
+    record pool while the launcher goes on; None when there is no pool (another runner, a
+    one-process run) or it broke: the caller runs it itself. After the per-record steps
+    the workers are idle, and the launcher's later steps are single-core Python."""
+    pool = _POOLS.pool
+    if pool is None:
+        return None
+    try:
+        return pool.submit(fn, *args)
+    except (BrokenProcessPool, RuntimeError):
+        return None
+
+
 class _Task:
     """A batch in flight: its elements, what its future computes, the rejects its early phase
     returned."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import apache_beam as beam
@@ -13,6 +15,7 @@ from apache_beam.testing import test_pipeline
 
 from pipelines.batch import run
 from pipelines.query import connect
+from pipelines.record_pool import RecordSteps, on_pool, record_pool
 from schemas import make_reject
 from transforms.sinks import WriteDataset, publish_run
 
@@ -109,3 +112,47 @@ def test_a_partition_is_written_in_files_of_bounded_size(tmp_path):
         assert got == sorted(got)
         urls += got
     assert sorted(urls) == sorted(r["url"] for r in records)
+
+
+def _no_pool(fn, *args):
+    """An offload that cannot take the task (no pool)."""
+    return None
+
+
+def _broken_pool(fn, *args):
+    """An offload whose task does not come back (a worker that died)."""
+    future = Future()
+    future.set_exception(BrokenProcessPool("a worker died"))
+    return future
+
+
+def _written(tmp_path: Path, name: str, records: list[dict], offload) -> tuple[list, list]:
+    """(file infos without the root, rows of every file) of ``records`` written as rejects
+    one row per file under ``tmp_path/name``."""
+    root = str(tmp_path / name)
+    with test_pipeline.TestPipeline(runner="FnApiRunner") as p:
+        infos = (p | beam.Create(records)
+                 | WriteDataset(root, "r1", "rejects", rows_per_file=1, offload=offload)
+                 | beam.combiners.ToList())
+        infos | beam.Map(lambda files: Path(tmp_path / f"{name}.json").write_text(
+            json.dumps(files)))
+    files = sorted(json.loads((tmp_path / f"{name}.json").read_text()), key=lambda f: f["temp"])
+    rows = [duckdb.sql(f"select url, stage, reason from read_parquet('{f['temp']}')").fetchall()
+            for f in files]
+    return [{k: v.replace(root, "ROOT") if isinstance(v, str) else v for k, v in f.items()}
+            for f in files], rows
+
+
+def test_files_written_on_the_record_pool_are_the_files_written_here(tmp_path):
+    """Offloaded to the record pool's workers (more files than the tasks in flight), or to an
+    offload that cannot take them or loses them: the same files, names and rows."""
+    records = [make_reject(f"https://x.example/{i}", "fetch", "timeout", run_id="r1")
+               for i in range(300)]
+    here = _written(tmp_path, "here", records, None)
+    assert len(here[0]) == 300 and all(len(rows) == 1 for rows in here[1])
+    with record_pool(2, [RecordSteps("sinks-test", [])]):
+        assert on_pool(int).result() == 0  # there is a pool to offload to
+        pooled = _written(tmp_path, "pooled", records, on_pool)
+    assert pooled == here
+    assert _written(tmp_path, "no-pool", records, _no_pool) == here
+    assert _written(tmp_path, "broken", records, _broken_pool) == here
