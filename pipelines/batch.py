@@ -74,6 +74,7 @@ from transforms.ledger import (
     replay_entries,
 )
 from transforms.lock import LockHeld, RootLock
+from transforms.offload import Offload
 from transforms.rejects import REJECTS, guarded, reject
 from transforms.schedule import failed_feed_row, not_modified_feed_row, parsed_feed_row
 from transforms.sinks import WriteDataset
@@ -316,9 +317,13 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "Ledger" >> AssignRevisions(page_state)
     )
     rejects.append(enriched.rejects)
+    # the record pool's workers, idle after the per-record steps, take the day pools'
+    # detectors and the Parquet files
+    offload = on_pool if pooled > 1 else None
     final, clusters, edges = _deduplicate(p, opts, run_id, enriched.articles, rejects,
                                           processes_per_machine(p.options),
-                                          signed=pooled >= 1, headlines_embedded=headlines)
+                                          signed=pooled >= 1, headlines_embedded=headlines,
+                                          offload=offload)
     outcomes.append(enriched.unchanged | "Unchanged" >> beam.Map(lambda r: "unchanged"))
 
     checked_rejects = (
@@ -350,8 +355,6 @@ def build_pipeline(p: beam.Pipeline, opts: NewsflowOptions, run_id: str) -> dict
         | "AllOutcomes" >> beam.Flatten()
         | "CountOutcomes" >> beam.combiners.Count.PerElement()
     )
-    # the Parquet files are written by the record pool's workers, idle by then
-    offload = on_pool if pooled > 1 else None
     files = (
         final | "WriteArticles" >> WriteDataset(opts.output, run_id, "articles",
                                                 offload=offload),
@@ -440,13 +443,14 @@ def translation_config(opts: NewsflowOptions, processes: int = 1) -> Translation
 
 def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
                  processes: int = 1, extra_history=None, signed: bool = False,
-                 headlines_embedded: bool = False):
+                 headlines_embedded: bool = False, offload: Offload | None = None):
     """Signatures, then exact / near / translation edges against this run and recent history,
     then copy groups, stories and the clusters rows, and the group-dependent content columns
     (a group's canonical member may be a history row). Records whose signature fails are
     appended to ``rejects``. With ``signed``, the articles carry their signatures and story
     names already (the record steps'), with ``headlines_embedded`` their headline vectors
-    too (the record pool's launcher step)."""
+    too (the record pool's launcher step). ``offload`` (``record_pool.on_pool``) takes the
+    translation detectors' day pools."""
     levels = opts.levels()
     near_config = NearConfig(threshold=opts.near_threshold)
     config = translation_config(opts, processes)
@@ -489,7 +493,7 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
             headlined = headlines.articles
         candidates = (
             (headlined, history) | "HeadlinesAndRecent" >> beam.Flatten()
-            | "SegmentCandidates" >> SegmentCandidates(config)
+            | "SegmentCandidates" >> SegmentCandidates(config, offload)
             | "CandidateKeys" >> beam.Map(lambda article_id: (article_id, True))
         )
         embedded = (
@@ -513,7 +517,7 @@ def _deduplicate(p, opts: NewsflowOptions, run_id: str, articles, rejects: list,
         extra.append(pool | "NearEdges" >> NearDuplicateEdges(near_config))
     if "translation" in levels:
         translated = pool | "TranslationEdges" >> TranslationEdges(
-            config, embedder_languages(opts.embedder))
+            config, embedder_languages(opts.embedder), offload)
         extra.append(translated.translations)
         stories.append(translated.stories)
     final = (signed

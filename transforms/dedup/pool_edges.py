@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam.metrics import Metrics
 
 from transforms.dedup.alignment import translation_edges
 from transforms.dedup.cascade import needs_segments
@@ -15,6 +14,7 @@ from transforms.dedup.members import member_of
 from transforms.dedup.pools import PoolDoc, day_number
 from transforms.dedup.stories import story_edges
 from transforms.embedding import unpack
+from transforms.offload import Offload, Offloaded
 
 
 def _pool_entries(record: dict, window_days: int):
@@ -41,13 +41,19 @@ def _pool_docs(entries) -> list[PoolDoc]:
             for e in entries]
 
 
+def pool_candidates(element: tuple[int, list], config: TranslationConfig) -> list[str]:
+    """A day pool's articles worth embedding in full (``cascade.needs_segments``)."""
+    return list(needs_segments(_pool_docs(element[1]), config))
+
+
 class SegmentCandidates(beam.PTransform):
     """Articles with headline vectors -> ids of the new articles worth embedding in full
-    (``cascade.needs_segments``), once each."""
+    (``cascade.needs_segments``), once each; the pools through ``offload``
+    (``transforms/offload.py``) when given."""
 
-    def __init__(self, config: TranslationConfig):
+    def __init__(self, config: TranslationConfig, offload: Offload | None = None):
         super().__init__()
-        self.config = config
+        self.config, self.offload = config, offload
 
     def expand(self, articles):
         config = self.config
@@ -56,27 +62,24 @@ class SegmentCandidates(beam.PTransform):
             articles
             | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))
             | "GroupPools" >> beam.GroupByKey()
-            | "Candidates" >> beam.FlatMap(lambda kv: needs_segments(_pool_docs(kv[1]), config))
+            | "Candidates" >> beam.ParDo(Offloaded(pool_candidates, (config,), self.offload))
             | "Once" >> beam.Distinct()
         )
 
 
-class _PoolEdges(beam.DoFn):
-    STORIES = "stories"
+STORIES = "stories"
 
-    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
-        self.config, self.known = config, known
-        self.pools = Metrics.counter("dedup", "translation_pools")
 
-    def process(self, element) -> Iterator:
-        day, entries = element
-        docs = _pool_docs(entries)
-        self.pools.inc()
-        # stories may look further ahead than translations (story_window_days)
-        near = [d for d in docs if d.day - day <= self.config.window_days]
-        yield from translation_edges(near, self.config, self.known)
-        for edge in story_edges(docs, self.config):
-            yield beam.pvalue.TaggedOutput(self.STORIES, edge)
+def pool_edges(element: tuple[int, list], config: TranslationConfig,
+               known: frozenset[str] | None) -> Iterator:
+    """A day pool's translation edges, and its story edges tagged ``stories``."""
+    day, entries = element
+    docs = _pool_docs(entries)
+    # stories may look further ahead than translations (story_window_days)
+    near = [d for d in docs if d.day - day <= config.window_days]
+    yield from translation_edges(near, config, known)
+    for edge in story_edges(docs, config):
+        yield beam.pvalue.TaggedOutput(STORIES, edge)
 
 
 class TranslationEdges(beam.PTransform):
@@ -84,9 +87,10 @@ class TranslationEdges(beam.PTransform):
     (``stories``), pooled by publication-day windows (the wider of the two windows; each
     detector sees its own)."""
 
-    def __init__(self, config: TranslationConfig, known: frozenset[str] | None):
+    def __init__(self, config: TranslationConfig, known: frozenset[str] | None,
+                 offload: Offload | None = None):
         super().__init__()
-        self.config, self.known = config, known
+        self.config, self.known, self.offload = config, known, offload
 
     def expand(self, articles):
         window = max(self.config.window_days, self.config.story_window_days)
@@ -94,6 +98,8 @@ class TranslationEdges(beam.PTransform):
             articles
             | "PoolByDay" >> beam.FlatMap(lambda r: _pool_entries(r, window))
             | "GroupPools" >> beam.GroupByKey()
-            | "AlignPools" >> beam.ParDo(_PoolEdges(self.config, self.known)).with_outputs(
-                _PoolEdges.STORIES, main="translations")
+            | "AlignPools" >> beam.ParDo(Offloaded(
+                pool_edges, (self.config, self.known), self.offload,
+                counter=("dedup", "translation_pools"))).with_outputs(
+                STORIES, main="translations")
         )
