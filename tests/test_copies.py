@@ -188,7 +188,8 @@ def test_stories_group_reports_of_one_event_without_chaining_the_day():
     sizes = collections.Counter(found.values())
     assert max(sizes.values()) <= 7
     # at a looser threshold, connected components over the candidate links chain unrelated
-    # news together (22 measured); average linkage over the same links does not
+    # news together (22 measured with e5's fp32 FFN output layers, 15 with layers 6-11 in
+    # int8); average linkage over the same links keeps every story within 7
     loose = dataclasses.replace(config, story_threshold=0.25)
     assert max(collections.Counter(stories(loose).values()).values()) <= 7
     vectors, threshold = story_vectors(docs, loose)
@@ -197,4 +198,4 @@ def test_stories_group_reports_of_one_event_without_chaining_the_day():
     for a, b in links:
         parent[find(parent, str(a))] = find(parent, str(b))
     chained = collections.Counter(find(parent, str(x)) for x in {x for pair in links for x in pair})
-    assert max(chained.values()) > 15
+    assert max(chained.values()) > 2 * 7  # chaining, where the stories stay within 7
