@@ -4,13 +4,12 @@ counters as done here, with a pool, without one, and when a task does not come b
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.pvalue import TaggedOutput
+from offloads import broken_pool, no_pool
 
 from pipelines.record_pool import RecordSteps, on_pool, record_pool
 from transforms.offload import GROUPS_PER_TASK, TASKS_IN_FLIGHT, Offloaded
@@ -25,16 +24,6 @@ def _scaled(group: tuple[int, list[int]], scale: int):
     for value in sorted(values):
         yield value * scale
     yield TaggedOutput("sums", (key, sum(values)))
-
-
-def _no_pool(fn, *args):
-    return None
-
-
-def _lost(fn, *args):
-    future = Future()
-    future.set_exception(BrokenProcessPool("a worker died"))
-    return future
 
 
 def _outputs(tmp_path: Path, name: str, offload) -> tuple[list, list, int]:
@@ -65,5 +54,5 @@ def test_groups_done_on_the_pool_give_what_they_give_here(tmp_path):
     with record_pool(2, [RecordSteps("offload-test", [])]):
         assert on_pool(int).result() == 0  # there is a pool to offload to
         assert _outputs(tmp_path, "pooled", on_pool) == here
-    assert _outputs(tmp_path, "no-pool", _no_pool) == here
-    assert _outputs(tmp_path, "lost", _lost) == here
+    assert _outputs(tmp_path, "no-pool", no_pool) == here
+    assert _outputs(tmp_path, "lost", broken_pool) == here

@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import apache_beam as beam
 import duckdb
 from apache_beam.testing import test_pipeline
+from offloads import broken_pool, no_pool
 
 from pipelines.batch import run
 from pipelines.query import connect
@@ -114,18 +113,6 @@ def test_a_partition_is_written_in_files_of_bounded_size(tmp_path):
     assert sorted(urls) == sorted(r["url"] for r in records)
 
 
-def _no_pool(fn, *args):
-    """An offload that cannot take the task (no pool)."""
-    return None
-
-
-def _broken_pool(fn, *args):
-    """An offload whose task does not come back (a worker that died)."""
-    future = Future()
-    future.set_exception(BrokenProcessPool("a worker died"))
-    return future
-
-
 def _written(tmp_path: Path, name: str, records: list[dict], offload) -> tuple[list, list]:
     """(file infos without the root, rows of every file) of ``records`` written as rejects
     one row per file under ``tmp_path/name``."""
@@ -154,5 +141,5 @@ def test_files_written_on_the_record_pool_are_the_files_written_here(tmp_path):
         assert on_pool(int).result() == 0  # there is a pool to offload to
         pooled = _written(tmp_path, "pooled", records, on_pool)
     assert pooled == here
-    assert _written(tmp_path, "no-pool", records, _no_pool) == here
-    assert _written(tmp_path, "broken", records, _broken_pool) == here
+    assert _written(tmp_path, "no-pool", records, no_pool) == here
+    assert _written(tmp_path, "broken", records, broken_pool) == here
