@@ -16,6 +16,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 import apache_beam as beam
@@ -28,15 +29,60 @@ LOG = logging.getLogger(__name__)
 #: Runs ``fn(*args)`` elsewhere and returns its future, or None when it cannot.
 Offload = Callable[..., "Future | None"]
 
-#: Groups per task (most day pools take well under a millisecond) and tasks in flight.
+#: Groups per task (most day pools take well under a millisecond) and tasks in flight (also
+#: the Parquet writes' of ``transforms/sinks.py``).
 GROUPS_PER_TASK = 16
 TASKS_IN_FLIGHT = 8
 
 
-def run_groups(fn: Callable[..., Iterable[Any]], groups: list[tuple[Any, list]],
-               args: tuple) -> list[list[Any]]:
+def run_groups(fn: Callable[..., Iterable[Any]], args: tuple,
+               groups: list[tuple[Any, list]]) -> list[list[Any]]:
     """``fn(group, *args)``'s outputs of each group (one task, in a worker or here)."""
     return [list(fn(group, *args)) for group in groups]
+
+
+class Tasks:
+    """Items handed to ``offload`` ``per_task`` at a time, at most ``in_flight`` tasks waiting:
+    ``add`` and ``drain`` yield ``(kept, result)`` of each item, in input order, with what the
+    caller kept of it. ``fn`` maps a list of items to their results; it runs here on a task's
+    items when the task could not be sent or did not come back (a dead worker; an error of
+    the work itself recurs here and is raised)."""
+
+    def __init__(self, offload: Offload, fn: Callable[[list], list], per_task: int,
+                 what: str, in_flight: int = TASKS_IN_FLIGHT):
+        self.offload, self.fn, self.per_task, self.in_flight = offload, fn, per_task, in_flight
+        self.what = what
+        self.pending: list[tuple[Any, Any]] = []
+        self.tasks: deque[tuple[Future | None, list[tuple[Any, Any]]]] = deque()
+
+    def add(self, item: Any, kept: Any) -> Iterator[tuple[Any, Any]]:
+        self.pending.append((item, kept))
+        if len(self.pending) >= self.per_task:
+            self._send()
+        while len(self.tasks) > self.in_flight:
+            yield from self._collect()
+
+    def drain(self) -> Iterator[tuple[Any, Any]]:
+        self._send()
+        while self.tasks:
+            yield from self._collect()
+
+    def _send(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            self.tasks.append((self.offload(self.fn, [item for item, _ in pending]), pending))
+
+    def _collect(self) -> Iterator[tuple[Any, Any]]:
+        future, pending = self.tasks.popleft()
+        try:
+            results = future.result() if future is not None else None
+        except Exception as exc:  # noqa: BLE001 - a dead worker; a real error recurs here
+            LOG.warning("offloaded %s failed (%s): done here", self.what, exc)
+            results = None
+        if results is None:
+            results = self.fn([item for item, _ in pending])
+        for (_, kept), result in zip(pending, results, strict=True):
+            yield kept, result
 
 
 class Offloaded(beam.DoFn):
@@ -50,8 +96,9 @@ class Offloaded(beam.DoFn):
         self.groups = Metrics.counter(*counter) if counter else None
 
     def start_bundle(self) -> None:
-        self.batch: list[tuple[tuple[Any, list], Any, Any]] = []
-        self.tasks: deque[tuple[Future | None, list]] = deque()
+        self.tasks = (Tasks(self.offload, partial(run_groups, self.fn, self.args),
+                            GROUPS_PER_TASK, self.fn.__name__)
+                      if self.offload is not None else None)
 
     def process(self, element: tuple[Any, Iterable[Any]], window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
@@ -59,40 +106,22 @@ class Offloaded(beam.DoFn):
         group = (key, list(values))  # a runner's lazy iterable of grouped values
         if self.groups is not None:
             self.groups.inc()
-        if self.offload is None:
+        if self.tasks is None:
             yield from self.fn(group, *self.args)
             return
-        self.batch.append((group, window, timestamp))
-        if len(self.batch) >= GROUPS_PER_TASK:
-            self._send()
-        while len(self.tasks) > TASKS_IN_FLIGHT:
-            yield from self._collect()
+        yield from _in_windows(self.tasks.add(group, (window, timestamp)))
 
     def finish_bundle(self) -> Iterator[Any]:
-        if self.offload is None:
-            return
-        self._send()
-        while self.tasks:
-            yield from self._collect()
+        if self.tasks is not None:
+            yield from _in_windows(self.tasks.drain())
 
-    def _send(self) -> None:
-        if self.batch:
-            batch, self.batch = self.batch, []
-            self.tasks.append((self.offload(run_groups, self.fn, [g for g, _, _ in batch],
-                                            self.args), batch))
 
-    def _collect(self) -> Iterator[Any]:
-        future, batch = self.tasks.popleft()
-        try:
-            outputs = future.result() if future is not None else None
-        except Exception as exc:  # noqa: BLE001 - a dead worker; a real error recurs here
-            LOG.warning("offloaded %s failed (%s): done here", self.fn.__name__, exc)
-            outputs = None
-        if outputs is None:
-            outputs = run_groups(self.fn, [g for g, _, _ in batch], self.args)
-        for (_, window, timestamp), outs in zip(batch, outputs, strict=True):
-            for out in outs:
-                if isinstance(out, TaggedOutput):
-                    yield TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
-                else:
-                    yield WindowedValue(out, timestamp, [window])
+def _in_windows(done: Iterable[tuple[tuple[Any, Any], list[Any]]]) -> Iterator[Any]:
+    """Each group's outputs in its input's window (outputs after ``process`` returned, or in
+    ``finish_bundle``, must carry their window)."""
+    for (window, timestamp), outs in done:
+        for out in outs:
+            if isinstance(out, TaggedOutput):
+                yield TaggedOutput(out.tag, WindowedValue(out.value, timestamp, [window]))
+            else:
+                yield WindowedValue(out, timestamp, [window])

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import posixpath
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -34,10 +32,10 @@ from schemas import (
     stage_partition,
 )
 from schemas import to_table as build_table
+from transforms.offload import Offload, Tasks
 from transforms.testhook import pause_point
 
 ROWS_PER_FILE = 50_000
-LOG = logging.getLogger(__name__)
 
 
 def join(root: str, *parts: str) -> str:
@@ -114,13 +112,8 @@ def write_files(jobs: list[tuple[str, list[dict], str]]) -> list[int]:
     return [write_parquet(path, records, dataset) for path, records, dataset in jobs]
 
 
-#: What ``WriteDataset(offload=...)`` takes: runs ``fn(*args)`` elsewhere and returns its
-#: future, or None when it cannot (the caller writes itself). ``record_pool.on_pool``.
-Offload = Callable[..., Any]
-
-#: Files per offloaded task, and tasks in flight per bundle before the writer waits.
+#: Files per offloaded task (``transforms.offload.Tasks``).
 FILES_PER_TASK = 16
-TASKS_IN_FLIGHT = 8
 
 
 class _WritePartition(beam.DoFn):
@@ -140,8 +133,8 @@ class _WritePartition(beam.DoFn):
         self.written = Metrics.counter("write", f"{dataset}_rows")
 
     def start_bundle(self) -> None:
-        self.jobs: list[tuple[dict, list[dict], Any, Any]] = []  # not yet sent
-        self.tasks: deque[tuple[Any, list[tuple[dict, list[dict], Any, Any]]]] = deque()
+        self.tasks = (Tasks(self.offload, write_files, FILES_PER_TASK, "Parquet write")
+                      if self.offload is not None else None)
 
     def process(self, element: tuple[str, Any], window=beam.DoFn.WindowParam,
                 timestamp=beam.DoFn.TimestampParam) -> Iterator[Any]:
@@ -161,9 +154,8 @@ class _WritePartition(beam.DoFn):
             yield from self._write(run_id, partition, index, chunk, window, timestamp)
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        self._send()
-        while self.tasks:
-            yield from self._collect()
+        if self.tasks is not None:
+            yield from self._written(self.tasks.drain())
 
     def _write(self, run_id: str, partition: str, index: int, chunk: list[dict],
                window: Any, timestamp: Any) -> Iterator[Any]:
@@ -175,36 +167,17 @@ class _WritePartition(beam.DoFn):
         temp = join(self.root, "_tmp", run_id, DATASET_DIRS[self.dataset],
                     f"{partition.replace('/', ',')},{name}")
         info = {"dataset": self.dataset, "temp": temp, "path": join(self.root, relative)}
-        if self.offload is None:
+        if self.tasks is None:
             yield self._done(info, write_parquet(temp, chunk, self.dataset))
             return
-        self.jobs.append((info, chunk, window, timestamp))
-        if len(self.jobs) >= FILES_PER_TASK:
-            self._send()
-        while len(self.tasks) > TASKS_IN_FLIGHT:
-            yield from self._collect()
+        yield from self._written(self.tasks.add((temp, chunk, self.dataset),
+                                                (info, window, timestamp)))
 
-    def _send(self) -> None:
-        if self.jobs:
-            jobs, self.jobs = self.jobs, []
-            future = self.offload(write_files, [(info["temp"], chunk, self.dataset)
-                                                for info, chunk, _, _ in jobs])
-            self.tasks.append((future, jobs))
-
-    def _collect(self) -> Iterator[WindowedValue]:
-        """The oldest task's files, each in its input's window; written here when the task
-        could not be sent or did not come back (a file's temp name is the same either way)."""
-        future, jobs = self.tasks.popleft()
-        try:
-            rows = future.result() if future is not None else None
-        except Exception as exc:  # noqa: BLE001 - a dead worker; a real write error recurs here
-            LOG.warning("offloaded Parquet write failed (%s): writing here", exc)
-            rows = None
-        if rows is None:
-            rows = [write_parquet(info["temp"], chunk, self.dataset)
-                    for info, chunk, _, _ in jobs]
-        for (info, _, window, timestamp), count in zip(jobs, rows, strict=True):
-            yield WindowedValue(self._done(info, count), timestamp, [window])
+    def _written(self, done: Iterator[tuple[tuple[dict, Any, Any], int]]
+                 ) -> Iterator[WindowedValue]:
+        """The written files' infos, each in its input's window."""
+        for (info, window, timestamp), rows in done:
+            yield WindowedValue(self._done(info, rows), timestamp, [window])
 
     def _done(self, info: dict, rows: int) -> dict:
         _written[0] += 1
