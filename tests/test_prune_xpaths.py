@@ -70,13 +70,31 @@ def test_every_discard_expression_of_the_usual_shape_is_sped_up():
     ".//*[self::div][1]",  # positional: the first matching child of each parent
     ".//*[self::div][contains(@class, '')]",  # holds on every element
     ".//*[self::div][re:test(@class, 'x*')]",  # holds on an element without a class
-    ".//div[contains(@class, 'x')]",
-    ".//*[self::div][contains(@class, 'x')]|.//p",
     ".//*[self::div][contains(., 'x')]",  # reads the text, not the attributes
+    ".//p|.//*[self::div][1]",  # a union with one step of the kinds above
 ])
 def test_other_shapes_stay_xpaths(path):
     original = XPath(path, namespaces={"re": "http://exslt.org/regular-expressions"})
     assert fast(original) is original
+
+
+@pytest.mark.parametrize("path", [
+    ".//div[contains(@class, 'content')]",  # a named step
+    ".//*[self::div][contains(@class, 'content')]|.//p",  # a union
+    ".//a|.//li[contains(@class|@id, 'menu')]|.//*[re:test(@class, 'nav|foot', 'i')]",
+])
+def test_named_steps_and_unions_find_the_xpath_node_list(path):
+    original = XPath(path, namespaces={"re": "http://exslt.org/regular-expressions"})
+    faster = fast(original)
+    assert faster is not original
+    found = 0
+    for tree in TREES:
+        expected = original(tree)
+        got = faster(tree)
+        assert len(got) == len(expected)
+        assert all(a is b for a, b in zip(got, expected, strict=True))
+        found += len(expected)
+    assert found
 
 
 def test_first_of_two_attributes_is_what_re_test_reads():
@@ -87,3 +105,41 @@ def test_first_of_two_attributes_is_what_re_test_reads():
     tree = parse_html('<html><body><div id="main" class="nav">a</div>'
                       '<div class="nav" id="main">b</div><div id="navbar">c</div></body></html>')
     assert [e.text for e in fast(original)(tree)] == [e.text for e in original(tree)] == ["b", "c"]
+
+
+def test_baseline_cleaning_union_finds_the_xpath_node_list():
+    """``BASIC_CLEAN_XPATH`` (a union of tag steps, a ``div`` step testing the first of two
+    attributes and an ``re:test`` step) is sped up as a union, same nodes in document order."""
+    import sys
+
+    from trafilatura.settings import BASIC_CLEAN_XPATH
+
+    from transforms.prune_xpaths import FastUnion
+
+    faster = fast(BASIC_CLEAN_XPATH)
+    assert isinstance(faster, FastUnion)
+    assert sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH.path == BASIC_CLEAN_XPATH.path
+    kinds = set()
+    for tree in TREES:
+        expected = BASIC_CLEAN_XPATH(tree)
+        got = faster(tree)
+        assert len(got) == len(expected)
+        assert all(a is b for a, b in zip(got, expected, strict=True))
+        kinds.update(element.tag for element in expected)
+    assert {"script", "div"} <= kinds  # the tag steps and the attribute steps both found nodes
+
+
+def test_union_keeps_document_order_and_each_element_once():
+    """An element two steps find comes once, where the document has it."""
+    from lxml import html
+
+    tree = html.fromstring("<html><body><div class='footer'><aside id='x'><script></script>"
+                           "</aside></div><footer class='cookie-banner'><p>t</p></footer>"
+                           "</body></html>")
+    original = XPath(".//aside|.//footer|.//div[contains(@class|@id, 'footer')]"
+                     "|.//*[re:test(@class, 'cookie[-_]?banner', 'i')]|.//script",
+                     namespaces={"re": "http://exslt.org/regular-expressions"})
+    faster = fast(original)
+    assert faster is not original
+    assert [e.tag for e in faster(tree)] == [e.tag for e in original(tree)] == [
+        "div", "aside", "script", "footer"]

@@ -16,15 +16,20 @@ element alone (``self::*[...]``). The result is the XPath's node list: document 
 element once, nothing the original test rejects. An expression of any other shape (positional
 predicates, unions of paths, an attribute test the pre-filter cannot bound) is left as it is,
 so a trafilatura upgrade that rewrites the lists keeps working, at the old speed.
+A union of such steps (``.//aside|.//div[...]|.//*[...]``, as ``BASIC_CLEAN_XPATH``, which
+the baseline cleaning runs over whole pages, also calling ``re`` per element) is each step's
+node list, merged in document order (``FastUnion``).
 
 ``install()`` replaces, in place, the members of the lists trafilatura passes to
-``prune_unwanted_nodes`` (its modules share those list objects), once per process.
+``prune_unwanted_nodes`` (its modules share those list objects) and the baseline cleaning's
+expression, once per process.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable
 
 from lxml.etree import Element, XPath, _Element
@@ -100,12 +105,13 @@ def _split(text: str, separator: str) -> list[str]:
     return [part.strip() for part in parts]
 
 
-def _predicates(path: str) -> list[str]:
-    """The predicates of ``.//*[P1][P2]...``."""
-    if not path.startswith(".//*["):
-        raise Unsupported(f"not a .//*[...] step: {path[:40]!r}")
+def _step(path: str) -> tuple[str | None, list[str]]:
+    """The tag (None for ``*``) and the predicates of ``.//NAME[P1][P2]...``."""
+    m = re.match(r"\.//(\*|[a-z][\w-]*)", path)
+    if not m:
+        raise Unsupported(f"not a .//NAME step: {path[:40]!r}")
     predicates, depth, quote, start = [], 0, None, None
-    for i, char in enumerate(path[4:], start=4):
+    for i, char in enumerate(path[m.end():], start=m.end()):
         if quote:
             quote = None if char == quote else quote
         elif char in "'\"":
@@ -122,7 +128,7 @@ def _predicates(path: str) -> list[str]:
             raise Unsupported(f"more than one step: {path[:40]!r}")
     if depth or quote:
         raise Unsupported(f"unbalanced: {path[:40]!r}")
-    return predicates
+    return (None if m.group(1) == "*" else m.group(1)), predicates
 
 
 def _translated_pattern(source: str, target: str, needle: str) -> str:
@@ -204,24 +210,25 @@ def _attributes_read(predicates: list[str]) -> frozenset[str] | None:
 
 
 class FastPrune:
-    """An XPath of the form ``.//*[self::a or ...][clauses][...]``, evaluated as the module
-    docstring says; called like the XPath (``expression(tree)``), same node list."""
+    """An XPath of the form ``.//*[self::a or ...][clauses][...]`` (or ``.//a[clauses]``),
+    evaluated as the module docstring says; called like the XPath (``expression(tree)``),
+    same node list."""
 
     def __init__(self, original: XPath):
         self.original = original
         self.path = original.path
         path = " ".join(original.path.split())
-        predicates = _predicates(path)
+        tag, predicates = _step(path)
         if not predicates:
             raise Unsupported("no predicate")
         for predicate in predicates:
             if not _boolean(predicate):
                 raise Unsupported(f"maybe positional: {predicate!r}")
-        tags: tuple = ()
+        tags: tuple = (tag,) if tag else ()
         names = [_SELF.fullmatch(clause) for clause in _split(predicates[0], " or ")]
-        if all(names):
+        if not tag and all(names):
             tags = tuple(m.group(1) for m in names)
-        filters = predicates[1:] if tags else predicates
+        filters = predicates[1:] if tags and not tag else predicates
         if not filters:
             raise Unsupported("tags only")
         tests = None
@@ -289,12 +296,51 @@ class FastPrune:
                 if candidate(element) and confirmed(element)]
 
 
+class FastUnion:
+    """A union of steps ``.//NAME`` and ``.//NAME[...]`` (each as ``FastPrune`` finds it, a
+    bare tag by lxml's own walk): the elements any step finds, in document order, each once,
+    as XPath returns a union."""
+
+    def __init__(self, original: XPath):
+        self.original = original
+        self.path = original.path
+        parts = _split(" ".join(original.path.split()), "|")
+        if len(parts) < 2:
+            raise Unsupported("not a union")
+        self.tags: list[str] = []
+        self.steps: list[FastPrune] = []
+        for part in parts:
+            tag, predicates = _step(part)
+            if not predicates and tag:
+                self.tags.append(tag)
+            else:
+                self.steps.append(FastPrune(XPath(part, namespaces=original_namespaces(part))))
+
+    def __call__(self, tree, **variables) -> list:
+        if variables or not isinstance(tree, _Element):
+            return self.original(tree, **variables)
+        found = set(tree.iterdescendants(*self.tags)) if self.tags else set()
+        for step in self.steps:
+            found.update(step(tree))
+        if not found:
+            return []
+        # the same proxy objects come back from the walk while ``found`` holds them
+        return [element for element in tree.iterdescendants(Element) if element in found]
+
+
+def original_namespaces(path: str) -> dict[str, str] | None:
+    """The EXSLT prefix a step of trafilatura's expressions uses, if it uses one."""
+    return {"re": REGEXP_NS} if "re:" in re.sub(_STR, "''", path) else None
+
+
 def fast(original: XPath) -> Callable | XPath:
     """The fast form of ``original``, or ``original`` when its shape is not supported (or it
     is no XPath: already a fast form)."""
     if not isinstance(original, XPath):
         return original
     try:
+        if len(_split(" ".join(original.path.split()), "|")) > 1:
+            return FastUnion(original)
         return FastPrune(original)
     except (Unsupported, re.error) as exc:
         LOG.debug("kept as XPath: %s", exc)
@@ -318,4 +364,6 @@ def install() -> None:
         for i, expression in enumerate(expressions):
             if isinstance(expression, XPath):
                 expressions[i] = fast(expression)
+    baseline = sys.modules["trafilatura.baseline"]  # the package exports a function of that name
+    baseline.BASIC_CLEAN_XPATH = fast(baseline.BASIC_CLEAN_XPATH)
     _installed = True
