@@ -1,6 +1,8 @@
 """``newsflow run`` killed with SIGKILL at several points, and two runs on one root.
 
-Each run is a real subprocess (``python -m pipelines.cli run``) fetching from a loopback site.
+Each run that is killed is a real subprocess (``python -m pipelines.cli run``) fetching from a
+loopback site; a run that is not (refused by the lock, or recovering what a killed one left) is
+the same command's ``main`` in the test's process, which has Beam and the models loaded already.
 The test hook ``NEWSFLOW_TEST_PAUSE_AT`` (transforms/testhook.py) makes a run sleep at a chosen
 point of writing or of the commit, so it can be killed there deterministically; a kill during
 fetching waits until the server holds a request open.
@@ -18,8 +20,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from pipelines.cli import main
 from pipelines.query import connect
 from tests.localsite import ARTICLE_PAGES, PageServer, sample_page
+from transforms.fetch import HttpClient
 
 REPO = Path(__file__).resolve().parents[1]
 EXIT_USAGE = 2
@@ -33,17 +37,31 @@ def site():
         yield server
 
 
+def run_args(urls: Path, output: Path) -> list[str]:
+    return ["run", "--urls", str(urls), "--output", str(output), "--allow-host", "127.0.0.1",
+            "--host-delay", "0", "--dedup_levels", "exact,near"]
+
+
 def start(urls: Path, output: Path, pause: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "NEWSFLOW_TEST_PAUSE_SECONDS": "120"}
     env.pop("NEWSFLOW_TEST_PAUSE_AT", None)
     if pause:
         env["NEWSFLOW_TEST_PAUSE_AT"] = pause
     return subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", "--urls", str(urls), "--output",
-         str(output), "--allow-host", "127.0.0.1", "--host-delay", "0",
-         "--dedup_levels", "exact,near"],
+        [sys.executable, "-m", "pipelines.cli", *run_args(urls, output)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True)
+
+
+def run_here(urls: Path, output: Path, capsys, caplog) -> tuple[int, str]:
+    """``newsflow run`` in this process, as the console script calls it: (exit code, what it
+    printed on stderr and logged)."""
+    assert "NEWSFLOW_TEST_PAUSE_AT" not in os.environ
+    HttpClient._robots.clear()  # fetched again, whatever an earlier test left in this process
+    capsys.readouterr()
+    caplog.clear()
+    code = main(run_args(urls, output))
+    return code, capsys.readouterr().err + caplog.text
 
 
 def wait_for_pause(proc: subprocess.Popen, point: str) -> str:
@@ -60,11 +78,6 @@ def wait_for_pause(proc: subprocess.Popen, point: str) -> str:
 def kill(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
-
-
-def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=180)
-    return proc.returncode, out, err
 
 
 def visible(output: Path) -> list[tuple[str, str]]:
@@ -84,7 +97,8 @@ def plain_glob_rows(output: Path) -> int:
         f"select count(*) from read_parquet('{output}/articles/**/*.parquet')").fetchone()[0]
 
 
-def test_kill_during_fetching_and_writing_then_a_second_run_is_refused(site, tmp_path):
+def test_kill_during_fetching_and_writing_then_a_second_run_is_refused(site, tmp_path, capsys,
+                                                                       caplog):
     urls = tmp_path / "urls.txt"
     output = tmp_path / "out"
     site.pages["/slow.html"] = site.pages["/" + ARTICLE_PAGES[0]]
@@ -104,8 +118,7 @@ def test_kill_during_fetching_and_writing_then_a_second_run_is_refused(site, tmp
     writer = start(urls, output, pause="write:1")
     log = wait_for_pause(writer, "write:1")
     assert "stale lock" in log, log  # the killed run's lock was taken over
-    second = start(urls, output)
-    code, _, err = finish(second)
+    code, err = run_here(urls, output, capsys, caplog)
     assert code == EXIT_USAGE, err
     assert "is locked by run" in err and str(writer.pid) in err
     kill(writer)
@@ -113,7 +126,7 @@ def test_kill_during_fetching_and_writing_then_a_second_run_is_refused(site, tmp
     assert list((output / "_tmp").rglob("*.parquet")), "the killed run wrote no temp file"
 
     # 3. the next run cleans up and completes: every page once
-    code, out, err = finish(start(urls, output))
+    code, err = run_here(urls, output, capsys, caplog)
     assert code == 0, err
     assert "did not finish: removing its temp files" in err
     rows = visible(output)
@@ -124,7 +137,7 @@ def test_kill_during_fetching_and_writing_then_a_second_run_is_refused(site, tmp
 
 
 @pytest.mark.parametrize("move", [2, 6])  # between two renames; after all, before the manifest
-def test_kill_during_the_commit_is_rolled_forward(site, tmp_path, move):
+def test_kill_during_the_commit_is_rolled_forward(site, tmp_path, move, capsys, caplog):
     urls = tmp_path / "urls.txt"
     output = tmp_path / "out"
     urls.write_text("".join(f"{site.base}/{p}\n" for p in ARTICLE_PAGES))
@@ -136,7 +149,7 @@ def test_kill_during_the_commit_is_rolled_forward(site, tmp_path, move):
     assert visible(output) == [], "a query saw part of an uncommitted run"
     assert 0 < plain_glob_rows(output) <= 4  # what a plain glob can see (README caveat)
 
-    code, out, err = finish(start(urls, output))
+    code, err = run_here(urls, output, capsys, caplog)
     assert code == 0, err
     assert "killed during its commit: completing it" in err
     rows = visible(output)
