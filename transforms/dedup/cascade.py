@@ -19,14 +19,13 @@ headline is close to it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
 
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours
+from transforms.dedup.similarity import Neighbours, unit_rows
 from transforms.dedup.stories import name_vectors, story_pair_allowed, story_vectors
 
 
@@ -47,37 +46,43 @@ def needs_segments(docs: list[PoolDoc], config: TranslationConfig) -> Iterator[s
     if len(usable) < 2 or not len(fresh):
         yield from sorted(flagged)
         return
-    heads = [d if len(d.vectors) == 1 else dataclasses.replace(d, vectors=d.vectors[:1])
-             for d in usable]
-    for i, j in (*translation_pairs(heads, fresh, config), *story_pairs(heads, fresh, config)):
+    heads = headline_vectors(usable)
+    for i, j in (*translation_pairs(usable, heads, fresh, config),
+                 *story_pairs(usable, heads, fresh, config)):
         flagged.add(usable[i].member.article_id)
         if not usable[j].member.existing or len(usable[j].vectors) == 1:
             flagged.add(usable[j].member.article_id)
     yield from sorted(flagged)
 
 
-def translation_pairs(heads: list[PoolDoc], fresh: np.ndarray,
+def headline_vectors(docs: list[PoolDoc]) -> np.ndarray:
+    """Each document's first segment (its headline), one matrix for the pool: what both
+    searches of the gate compare (a pool's documents each as a one-segment copy cost more
+    than the searches)."""
+    return np.stack([d.vectors[0] for d in docs]).astype(np.float32, copy=False)
+
+
+def translation_pairs(docs: list[PoolDoc], heads: np.ndarray, fresh: np.ndarray,
                       config: TranslationConfig) -> Iterator[tuple[int, int]]:
     """(new document, document of another language) whose headlines' cosine reaches
     ``gate_cosine``, among the new one's ``candidates`` nearest headlines of each language
     (one search per language, as alignment does: a translation is not crowded out by closer
     headlines of its own language)."""
-    vectors = np.vstack([d.vectors[0] for d in heads]).astype(np.float32)
-    languages = np.array([d.language for d in heads])
+    languages = np.array([d.language for d in docs])
     for lang in sorted(set(languages.tolist())):
         rows = np.flatnonzero(languages == lang)
         queries = fresh[languages[fresh] != lang]
         if not len(queries):
             continue
-        index, value = Neighbours(vectors[rows]).top_k(vectors[queries], config.candidates)
+        index, value = Neighbours(heads[rows]).top_k(heads[queries], config.candidates)
         for i, found, sims in zip(queries.tolist(), index.tolist(), value.tolist(),
                                   strict=True):
             for j, sim in zip(rows[found].tolist(), sims, strict=True):
-                if sim >= config.gate_cosine and pair_allowed(heads[i], heads[j], config):
+                if sim >= config.gate_cosine and pair_allowed(docs[i], docs[j], config):
                     yield i, j
 
 
-def story_pairs(heads: list[PoolDoc], fresh: np.ndarray,
+def story_pairs(docs: list[PoolDoc], heads: np.ndarray, fresh: np.ndarray,
                 config: TranslationConfig) -> Iterator[tuple[int, int]]:
     """(new document, any other) whose story similarity *from their headlines*
     (``stories.story_vectors`` on headline vectors: the headline with its language's average
@@ -89,20 +94,20 @@ def story_pairs(heads: list[PoolDoc], fresh: np.ndarray,
     ``gate_small_cosine`` with names' cosine >= ``gate_story`` (the raw threshold is set for
     mean segment vectors; headlines of one event by different outlets rarely reach it: on
     BASIL's thin days 36 of 55 same-event pairs fall under it, none under the names rule)."""
-    vectors, threshold = story_vectors(heads, config)
-    if len(heads) < config.story_min_pool:
+    vectors, threshold = story_vectors(docs, config, unit_rows(heads.copy()))
+    if len(docs) < config.story_min_pool:
         raw = vectors[fresh] @ vectors.T
-        names = name_vectors(heads, numbers=True)
+        names = name_vectors(docs, numbers=True)
         close = (raw >= threshold) | ((raw >= config.gate_small_cosine)
                                       & (names[fresh] @ names.T >= config.gate_story))
         for i, row in zip(fresh.tolist(), close, strict=True):
             for j in np.flatnonzero(row).tolist():
-                if i != j and story_pair_allowed(heads[i], heads[j], config):
+                if i != j and story_pair_allowed(docs[i], docs[j], config):
                     yield i, j
         return
     index, value = Neighbours(vectors).top_k(vectors[fresh], config.story_neighbours + 1)
     for i, found, sims in zip(fresh.tolist(), index.tolist(), value.tolist(), strict=True):
         for j, sim in zip(found, sims, strict=True):
-            if i != j and sim >= config.gate_story and story_pair_allowed(heads[i], heads[j],
+            if i != j and sim >= config.gate_story and story_pair_allowed(docs[i], docs[j],
                                                                           config):
                 yield i, j

@@ -174,5 +174,10 @@ def unit_means(vectors: list[np.ndarray]) -> np.ndarray:
             rows = positions[start:start + MEANS_CHUNK]
             stacked = np.stack([vectors[i] for i in rows])
             means[rows] = stacked.mean(axis=1)
+    return unit_rows(means)
+
+
+def unit_rows(means: np.ndarray) -> np.ndarray:
+    """``means``' rows scaled to unit length, in place (zero rows stay zero)."""
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     return np.divide(means, norms, out=means, where=norms > 0)

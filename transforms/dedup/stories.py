@@ -101,7 +101,8 @@ def name_vectors(docs: list[PoolDoc], numbers: bool = False) -> np.ndarray:
     return out / np.maximum(norms, 1e-12)
 
 
-def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.ndarray, float]:
+def story_vectors(docs: list[PoolDoc], config: TranslationConfig,
+                  means: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """One unit vector per document whose dot products are the story similarity, and the
     threshold that applies to them.
 
@@ -112,8 +113,10 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     under 0.4 (99th percentile). Names add what the text's topic cannot (``name_vectors``): the
     similarity is ``story_text_weight`` x the centred cosine + the rest x the names' cosine. A
     language with few documents is centred on a blend with the whole pool's average; pools too
-    small for an average keep raw vectors (without names) and the raw threshold."""
-    means = unit_means([d.vectors for d in docs])
+    small for an average keep raw vectors (without names) and the raw threshold. ``means``:
+    the documents' unit vectors when they are not their segments' means (the cascade's
+    headlines)."""
+    means = unit_means([d.vectors for d in docs]) if means is None else means
     if len(docs) < config.story_min_pool:
         return means, config.story_raw_threshold
     overall = means.mean(axis=0)
@@ -127,10 +130,13 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig) -> tuple[np.nd
     weight = config.story_text_weight
     names = name_vectors(docs, numbers=True)
     has_names = np.linalg.norm(names, axis=1) > 0
-    combined = np.hstack([math.sqrt(weight) * centred, math.sqrt(1 - weight) * names])
+    dim = centred.shape[1]
+    combined = np.empty((len(docs), dim + names.shape[1]), np.float32)
+    np.multiply(centred, math.sqrt(weight), out=combined[:, :dim])
+    np.multiply(names, math.sqrt(1 - weight), out=combined[:, dim:])
     # a document without shared names is compared by its text alone, not penalised
-    combined[~has_names, : centred.shape[1]] = centred[~has_names]
-    return combined.astype(np.float32), config.story_threshold
+    combined[~has_names, :dim] = centred[~has_names]
+    return combined, config.story_threshold
 
 
 def story_pair_allowed(a: PoolDoc, b: PoolDoc, config: TranslationConfig) -> bool:
