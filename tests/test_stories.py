@@ -10,6 +10,7 @@ import numpy as np
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import Member
 from transforms.dedup.pools import PoolDoc
+from transforms.dedup.similarity import unit_rows
 from transforms.dedup.stories import (
     attach_lone_reports,
     average_linkage,
@@ -17,6 +18,7 @@ from transforms.dedup.stories import (
     resolve_stories,
     story_edges,
     story_pair_allowed,
+    story_vectors,
 )
 
 RNG = np.random.default_rng(3)
@@ -139,3 +141,18 @@ def test_a_lone_report_joins_the_spread_story_its_nearest_report_is_in():
     # an earlier run's article is never moved; without the rule nothing moves
     assert attach_lone_reports(vectors, links, labels, 0.36, 0.8, [7, 8, 9]) == labels
     assert attach_lone_reports(vectors, links, labels, 0.36, 0.9, range(10)) == labels
+
+
+def test_story_vectors_of_given_headlines_are_those_of_the_documents_cut_to_them():
+    """The cascade passes the pool's headline rows as ``means`` instead of a one-segment copy
+    of every document: the same vectors and threshold, and not the mean-segment ones."""
+    config = TranslationConfig()
+    docs = [dataclasses.replace(d, names=("obm", "brln") if i % 3 else ("mrkl",))
+            for i, d in enumerate(pool_of((0, 0), 0.3) + background(config.story_min_pool))]
+    cut = [dataclasses.replace(d, vectors=d.vectors[:1]) for d in docs]
+    heads = unit_rows(np.stack([d.vectors[0] for d in docs]).astype(np.float32))
+    given, threshold = story_vectors(docs, config, heads)
+    expected, expected_threshold = story_vectors(cut, config)
+    assert threshold == expected_threshold == config.story_threshold
+    np.testing.assert_array_equal(given, expected)
+    assert not np.allclose(given, story_vectors(docs, config)[0])
