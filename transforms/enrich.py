@@ -15,6 +15,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -45,9 +46,12 @@ def lang_tag(value: str) -> str | None:
     return match.group(1) if match else None
 
 
+@lru_cache(maxsize=1 << 16)
 def canonical_url(url: str | None) -> str | None:
     """Normalised URL (lower-case host, default port and tracking parameters removed,
-    parameters sorted, no fragment); None when it is not an http(s) URL."""
+    parameters sorted, no fragment); None when it is not an http(s) URL. Cached: a run asks
+    it about the same URLs at every step that keys or ranks articles (~9 calls an article in
+    the launcher), and courlan's normalisation costs ~0.1 ms a call."""
     if not url:
         return None
     try:
