@@ -77,11 +77,12 @@ def _groups(tmp_path: Path, name: str, records: list[dict], extra: list[str]) ->
 def test_shuffled_input_and_two_workers_give_identical_rows(tmp_path):
     records = _records()
     shuffled = random.Random(3).sample(records, len(records))
+    # one run in file order on one worker against one of the shuffled file on two worker
+    # processes: either change alone would show as a differing row (a third run, shuffled on
+    # one worker, told which one did it but cost 12 s of the suite)
     one = _groups(tmp_path, "one", records, ["--direct_num_workers", "1"])
-    again = _groups(tmp_path, "shuffled", shuffled, ["--direct_num_workers", "1"])
     two = _groups(tmp_path, "two", shuffled, ["--direct_num_workers", "2",
                                               "--direct_running_mode", "multi_processing"])
     assert sum(1 for r in one.values() if r[2]) >= 30  # many copies, so the check means something
     for url, row in one.items():
-        assert again[url] == row, f"{url}: shuffled input changed {COLUMNS}"
-        assert two[url] == row, f"{url}: two workers changed {COLUMNS}"
+        assert two[url] == row, f"{url}: shuffled input on two workers changed {COLUMNS}"

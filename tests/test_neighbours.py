@@ -247,3 +247,21 @@ def test_small_products_run_blas_on_one_thread_and_give_the_same_answer():
     threads = ivf._search(lists, items, items[:300], 5)
     assert np.array_equal(np.sort(one[0], axis=1), np.sort(threads[0], axis=1))
     assert np.allclose(np.sort(one[1], axis=1), np.sort(threads[1], axis=1), atol=1e-6)
+
+
+def test_parts_searched_on_several_threads_give_the_serial_answer(monkeypatch):
+    rng = np.random.default_rng(9)
+    items = rng.normal(size=(3000, 24)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    queries = items[:1000] + 0.2 * rng.normal(size=(1000, 24)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    lists = ivf.build(items)
+    whole = ivf._search(lists, items, queries, 6)  # one part: every row at once
+    monkeypatch.setattr(ivf, "QUERY_CHUNK", 97)  # 11 parts, the last one short
+    serial = ivf.search(lists, items, queries, 6, threads=1)
+    threaded = ivf.search(lists, items, queries, 6, threads=3)
+    # the same parts give the same arrays, row for row, whichever thread ran them
+    assert np.array_equal(serial[0], threaded[0]) and np.array_equal(serial[1], threaded[1])
+    assert np.array_equal(np.sort(threaded[0], axis=1), np.sort(whole[0], axis=1))
+    assert np.allclose(np.sort(threaded[1], axis=1), np.sort(whole[1], axis=1), atol=1e-6)
+    assert (threaded[1] > 0).all()  # every row filled in, none left at its zeros

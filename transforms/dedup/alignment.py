@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -174,27 +175,45 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     side's among the other's): their kNN means among a subset of the other side's segments,
     ``BOUND_SAMPLE`` of them (every few) and those of the documents they are paired with here
     (the nearest documents: the closest segments are mostly theirs); 1 elsewhere (never
-    read)."""
-    return (_bound(sl, sr, left, right, config.neighbours),
-            _bound(sr, sl, right, left, config.neighbours))
+    read). The sample searches are large products (every BLAS thread, one side after the
+    other: two at once held ~400 MB more at 100k articles); the two sides' merges, loops of
+    small products that hold the GIL only between products, run at once on two threads
+    (one BLAS thread each, set once around both: ``small_products`` contexts entered and left
+    by two threads at once would restore each other's limits)."""
+    k = config.neighbours
+    ours, theirs = _sample_bound(sl, sr, left, k), _sample_bound(sr, sl, right, k)
+    with small_products(), ThreadPoolExecutor(2, thread_name_prefix="bounds") as pool:
+        done = pool.submit(_merge_pair_bounds, sr, sl, right, left, *theirs)
+        _merge_pair_bounds(sl, sr, left, right, *ours)
+        done.result()
+    return _bound_means(sl, left, ours[2]), _bound_means(sr, right, theirs[2])
 
 
-def _bound(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,
-           k: int) -> np.ndarray:
-    out = np.ones(len(side.segments), np.float32)
-    if not len(mine):
-        return out
+def _sample_bound(side: _Side, other: _Side, mine: np.ndarray,
+                  k: int) -> tuple[int, int, np.ndarray]:
+    """(sample step, k, each segment's k best cosines among the other side's sample): the
+    sampled half of ``_lower_bounds`` (-inf rows where the segment's document is in no pair)."""
     k = min(k, len(other.segments))
     step = max(1, -(-len(other.segments) // BOUND_SAMPLE))
-    rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])
     best = np.full((len(side.segments), k), -np.inf, np.float32)
-    sample = Neighbours(other.segments[::step], exact_below=len(other.segments) + 1)
-    found = sample.top_k(side.segments[rows], k)[1]
-    best[rows, :found.shape[1]] = found
-    with small_products():
-        _merge_pair_bounds(side, other, mine, theirs, step, k, best)
-    out[rows] = best[rows].mean(axis=1)
+    if len(mine):
+        rows = _pair_rows(side, mine)
+        sample = Neighbours(other.segments[::step], exact_below=len(other.segments) + 1)
+        found = sample.top_k(side.segments[rows], k)[1]
+        best[rows, :found.shape[1]] = found
+    return step, k, best
+
+
+def _bound_means(side: _Side, mine: np.ndarray, best: np.ndarray) -> np.ndarray:
+    out = np.ones(len(side.segments), np.float32)
+    if len(mine):
+        rows = _pair_rows(side, mine)
+        out[rows] = best[rows].mean(axis=1)
     return out
+
+
+def _pair_rows(side: _Side, mine: np.ndarray) -> np.ndarray:
+    return np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])
 
 
 def _merge_pair_bounds(side: _Side, other: _Side, mine: np.ndarray, theirs: np.ndarray,

@@ -7,9 +7,10 @@ multiply-adds and grows with the square of the day. Here the items are clustered
 (spherical k-means, faiss, on a fixed sample with a fixed seed: the same lists every run);
 a query is compared with the items of its ``PROBES`` nearest lists only. The comparisons
 are done list by list, as one matrix product of the queries probing a list against its
-items (BLAS, every core), not one query at a time: at 125k items and as many queries this
-costs 23 CPU s against ~540 for the exact product, where an HNSW graph (M 32, efSearch 128)
-took ~0.45 CPU ms a query plus a single-threaded build (README Scale). The cosines returned
+items, not one query at a time, with parts of the queries on every core at once: at 125k
+items and as many queries this costs 23 CPU s against ~540 for the exact product, where an
+HNSW graph (M 32, efSearch 128) took ~0.45 CPU ms a query plus a single-threaded build
+(README Scale). The cosines returned
 are exact; only *which* items were compared is approximate (a near neighbour in a list
 that was not probed is missed).
 """
@@ -19,9 +20,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from transforms.embedding import machine_cores
 
 #: lists per square root of the item count: ~350 lists of ~360 items at 125k items
 LISTS_PER_ROOT = 1.0
@@ -129,22 +133,37 @@ def _nearest_lists(queries: np.ndarray, centroids: np.ndarray, probes: int) -> n
     return out
 
 
-#: query rows searched at once (bounded memory: PROBES x k candidates kept per row)
-QUERY_CHUNK = 1 << 15
+#: query rows searched as one part (bounded memory: PROBES x k candidates kept per row).
+#: Parts are a fixed size, not one per core, so the products (and their rounding) are the
+#: same on any machine; they are searched on every core at once (``search``)
+QUERY_CHUNK = 1 << 13
 
 
-def search(lists: Lists, items: np.ndarray, queries: np.ndarray,
-           k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(lists: Lists, items: np.ndarray, queries: np.ndarray, k: int,
+           threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar ``items`` of every query row among its probed lists, as
     (indices, cosines) in no order; a row whose probed lists hold fewer than ``k`` items is
-    searched exactly."""
+    searched exactly. Parts of ``QUERY_CHUNK`` rows run on ``threads`` threads (default:
+    the cores): each is a loop of small products on one BLAS thread, which hold the GIL
+    only between products, so a 100k-article pool's searches used one core of two
+    before."""
     k = min(k, len(items))
     nearest = np.zeros((len(queries), k), np.int64)
     cosines = np.zeros((len(queries), k), np.float32)
-    with small_products():
-        for start in range(0, len(queries), QUERY_CHUNK):
-            rows = slice(start, start + QUERY_CHUNK)
-            nearest[rows], cosines[rows] = _search(lists, items, queries[rows], k)
+    parts = [slice(start, start + QUERY_CHUNK) for start in range(0, len(queries), QUERY_CHUNK)]
+
+    def part(rows: slice) -> None:
+        nearest[rows], cosines[rows] = _search(lists, items, queries[rows], k)
+
+    threads = min(len(parts), threads or machine_cores())
+    with small_products():  # process-wide: every thread's products run BLAS on one thread
+        if threads <= 1:
+            for rows in parts:
+                part(rows)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="ivf") as pool:
+                for done in [pool.submit(part, rows) for rows in parts]:
+                    done.result()  # a part's error is raised here
     return nearest, cosines
 
 
