@@ -265,3 +265,22 @@ def test_parts_searched_on_several_threads_give_the_serial_answer(monkeypatch):
     assert np.array_equal(np.sort(threaded[0], axis=1), np.sort(whole[0], axis=1))
     assert np.allclose(np.sort(threaded[1], axis=1), np.sort(whole[1], axis=1), atol=1e-6)
     assert (threaded[1] > 0).all()  # every row filled in, none left at its zeros
+
+
+def test_exact_blocks_on_several_threads_give_the_serial_answer(monkeypatch):
+    rng = np.random.default_rng(10)
+    items = rng.normal(size=(700, 16)).astype(np.float32)
+    items /= np.linalg.norm(items, axis=1, keepdims=True)
+    queries = items[:450] + 0.3 * rng.normal(size=(450, 16)).astype(np.float32)
+    monkeypatch.setattr(similarity, "BLOCK_CELLS", 700 * 40)  # blocks of 40 rows, one short
+    answers = []
+    for cores in (1, 3):
+        monkeypatch.setattr(similarity, "machine_cores", lambda cores=cores: cores)
+        neighbours = similarity.Neighbours(items)
+        answers.append((*neighbours.top_k(queries, 5), neighbours.knn_mean(queries, 5)))
+    (index, value, means), threaded = answers
+    for serial, parallel in zip(answers[0], threaded, strict=True):
+        assert np.array_equal(serial, parallel)
+    sims = queries @ items.T  # and both are the exact answer
+    assert np.array_equal(np.sort(index, axis=1), np.sort(np.argsort(-sims, axis=1)[:, :5], axis=1))
+    assert np.allclose(means, np.sort(sims, axis=1)[:, -5:].mean(axis=1), atol=1e-6)

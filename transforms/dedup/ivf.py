@@ -136,7 +136,7 @@ def _nearest_lists(queries: np.ndarray, centroids: np.ndarray, probes: int) -> n
 #: query rows searched as one part (bounded memory: PROBES x k candidates kept per row).
 #: Parts are a fixed size, not one per core, so the products (and their rounding) are the
 #: same on any machine; they are searched on every core at once (``search``)
-QUERY_CHUNK = 1 << 13
+QUERY_CHUNK = 1 << 12
 
 
 def search(lists: Lists, items: np.ndarray, queries: np.ndarray, k: int,

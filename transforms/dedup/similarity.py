@@ -12,13 +12,17 @@ one product where both sides are searched exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from transforms.dedup import ivf
+from transforms.embedding import machine_cores
 
-#: cells of a similarity block held at once (64 MB of float32): pools of any size run in
-#: bounded memory, one block of rows against all columns at a time
-BLOCK_CELLS = 1 << 24
+#: cells of a similarity block (32 MB of float32, two at once on two cores): pools of any
+#: size run in bounded memory, a block of rows against all columns at a time
+BLOCK_CELLS = 1 << 23
 #: item sets this large get inverted lists; smaller ones are searched exactly. At 20k items
 #: of 384 dimensions (bench/dedup_scale.py's vectors) the lists cost 0.19 CPU ms a query and
 #: 0.6 s to build, an exact search 0.30-0.38 (0.22 for each direction of
@@ -34,6 +38,22 @@ def blocks(rows: int, cols: int):
     step = max(1, BLOCK_CELLS // max(cols, 1))
     for start in range(0, rows, step):
         yield start, min(rows, start + step)
+
+
+def each_block(rows: int, cols: int, work: Callable[[int, int], None]) -> None:
+    """``work(start, stop)`` for every block of query rows (``blocks``), on every core at
+    once where there are several: each block's product on one BLAS thread and its
+    partition (one thread in numpy, ~half of an exact search) beside the other's. Blocks
+    are a fixed size whatever the cores, so the products and their rounding are too."""
+    spans = list(blocks(rows, cols))
+    threads = min(len(spans), machine_cores())
+    if threads <= 1:
+        for start, stop in spans:
+            work(start, stop)
+        return
+    with ivf.small_products(), ThreadPoolExecutor(threads, thread_name_prefix="knn") as pool:
+        for done in [pool.submit(work, start, stop) for start, stop in spans]:
+            done.result()  # a block's error is raised here
 
 
 class Neighbours:
@@ -68,11 +88,14 @@ class Neighbours:
         value = np.zeros((len(queries), k), np.float32)
         if not k:
             return index, value
-        for start, stop in blocks(len(queries), len(self.items)):
+
+        def block(start: int, stop: int) -> None:
             sims = queries[start:stop] @ self.items.T
             top = np.argpartition(sims, -k, axis=1)[:, -k:]
             index[start:stop] = top
             value[start:stop] = np.take_along_axis(sims, top, axis=1)
+
+        each_block(len(queries), len(self.items), block)
         return index, value
 
     def knn_mean(self, queries: np.ndarray, k: int) -> np.ndarray:
@@ -84,9 +107,12 @@ class Neighbours:
             return out
         if not self.searched_exactly(len(queries)):  # the lists, built here if need be
             return self.top_k(queries, k)[1].mean(axis=1).astype(np.float32)
-        for start, stop in blocks(len(queries), len(self.items)):
+
+        def block(start: int, stop: int) -> None:
             sims = queries[start:stop] @ self.items.T
             out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
+
+        each_block(len(queries), len(self.items), block)
         return out
 
 
