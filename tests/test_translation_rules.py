@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 
-from transforms.dedup import similarity, stories
+from transforms.dedup import alignment, similarity, stories
 from transforms.dedup.alignment import ordered_chain, pair_score, translation_edges
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.members import WEAK_TRANSLATION, Member
@@ -286,10 +287,14 @@ def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tup
             for i, (_, j) in best_en.items() if best_hr[j][1] == i}
 
 
-def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds():
+@pytest.mark.parametrize("pair_chunk", [4096, 16])
+def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chunk,
+                                                                        monkeypatch):
     """Pairs are dropped on upper bounds of their margins and kNN means computed only for
     the rest (alignment._lower_bounds, _may_score): the edges must be those of scoring every
-    candidate pair with exact kNN means, on a pool with clear, borderline and chance pairs."""
+    candidate pair with exact kNN means, on a pool with clear, borderline and chance pairs;
+    with chunks of 16 pairs the two sides' bounds are merged on two threads, chunk by chunk."""
+    monkeypatch.setattr(alignment, "PAIR_CHUNK", pair_chunk)
     rng = np.random.default_rng(11)
     docs = []
     for i in range(150):
@@ -304,3 +309,32 @@ def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds():
     found = {(e.a.article_id, e.b.article_id) for e in translation_edges(docs, config, None)}
     expected = every_pair_scored(docs, config)
     assert len(expected) > 20 and found == expected
+
+
+def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_knn_means(
+        monkeypatch):
+    """``alignment._lower_bounds``: kNN means among a sample plus the paired documents'
+    segments, never above the exact kNN means (else pairs are dropped wrongly); the two
+    sides merged on two threads (chunks of 16 pairs) give the serial arrays exactly."""
+    rng = np.random.default_rng(12)
+    docs = [doc(f"{lang}-{i}", lang, sentences(int(rng.integers(2, 6))))
+            for lang, count in (("en", 140), ("hr", 110)) for i in range(count)]
+    sl, sr = (alignment._Side([d for d in docs if d.language == lang]) for lang in ("en", "hr"))
+    left = rng.integers(0, len(sl.docs), 600)
+    right = rng.integers(0, len(sr.docs), 600)
+    config = TranslationConfig()
+    monkeypatch.setattr(alignment, "BOUND_SAMPLE", 64)  # the merges decide most bounds
+    monkeypatch.setattr(alignment, "PAIR_CHUNK", 4096)
+    serial = alignment._lower_bounds(sl, sr, left, right, config)
+    monkeypatch.setattr(alignment, "PAIR_CHUNK", 16)
+    threaded = alignment._lower_bounds(sl, sr, left, right, config)
+    k = config.neighbours
+    for ours, side, other, mine in ((serial[0], sl, sr, left), (serial[1], sr, sl, right)):
+        rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])
+        exact = np.sort(side.segments[rows] @ other.segments.T, axis=1)[:, -k:].mean(axis=1)
+        assert (ours[rows] <= exact + 1e-6).all()
+        step = -(-len(other.segments) // 64)
+        sampled = np.sort(side.segments[rows] @ other.segments[::step].T,
+                          axis=1)[:, -k:].mean(axis=1)
+        assert (ours[rows] > sampled + 1e-6).mean() > 0.2  # the pairs' merge raised them
+    assert all(np.array_equal(a, b) for a, b in zip(serial, threaded, strict=True))

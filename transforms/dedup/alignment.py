@@ -182,10 +182,15 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     by two threads at once would restore each other's limits)."""
     k = config.neighbours
     ours, theirs = _sample_bound(sl, sr, left, k), _sample_bound(sr, sl, right, k)
-    with small_products(), ThreadPoolExecutor(2, thread_name_prefix="bounds") as pool:
-        done = pool.submit(_merge_pair_bounds, sr, sl, right, left, *theirs)
-        _merge_pair_bounds(sl, sr, left, right, *ours)
-        done.result()
+    with small_products():
+        if len(left) < PAIR_CHUNK:  # a few chunks: cheaper than starting a thread
+            _merge_pair_bounds(sr, sl, right, left, *theirs)
+            _merge_pair_bounds(sl, sr, left, right, *ours)
+        else:
+            with ThreadPoolExecutor(2, thread_name_prefix="bounds") as pool:
+                done = pool.submit(_merge_pair_bounds, sr, sl, right, left, *theirs)
+                _merge_pair_bounds(sl, sr, left, right, *ours)
+                done.result()
     return _bound_means(sl, left, ours[2]), _bound_means(sr, right, theirs[2])
 
 
