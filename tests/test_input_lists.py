@@ -27,8 +27,10 @@ def test_the_graph_does_not_grow_with_the_lists(tmp_path):
             _graph_bytes(tmp_path, "l.txt", large, "--urls"))
     feeds = (_graph_bytes(tmp_path, "fs.txt", small, "--feeds"),
              _graph_bytes(tmp_path, "fl.txt", large, "--feeds"))
-    assert abs(urls[1] - urls[0]) < 200, urls
-    assert abs(feeds[1] - feeds[0]) < 200, feeds
+    # the same list twice gives graphs ~100 bytes apart (the run's own ids in compressed
+    # pickles; 276 seen once): far under the ~700 KB the large list would add in the graph
+    assert abs(urls[1] - urls[0]) < 2_000, urls
+    assert abs(feeds[1] - feeds[0]) < 2_000, feeds
 
 
 def test_a_bad_line_of_a_url_list_is_a_reject_naming_file_and_line(tmp_path):
