@@ -284,3 +284,24 @@ def test_exact_blocks_on_several_threads_give_the_serial_answer(monkeypatch):
     sims = queries @ items.T  # and both are the exact answer
     assert np.array_equal(np.sort(index, axis=1), np.sort(np.argsort(-sims, axis=1)[:, :5], axis=1))
     assert np.allclose(means, np.sort(sims, axis=1)[:, -5:].mean(axis=1), atol=1e-6)
+
+
+def test_kmeans_centroids_are_the_same_on_one_thread_and_on_several():
+    """``ivf._kmeans`` runs on faiss's OpenMP threads: the lists (and so which items a query
+    meets) must not depend on the machine's cores."""
+    import faiss
+
+    rng = np.random.default_rng(13)
+    topics = rng.normal(size=(30, 32))
+    items = (topics[rng.integers(0, 30, 6000)] + 0.4 * rng.normal(size=(6000, 32)))
+    items = (items / np.linalg.norm(items, axis=1, keepdims=True)).astype(np.float32)
+    threads = faiss.omp_get_max_threads()
+    centroids = []
+    try:
+        for count in (1, 2, 3):
+            faiss.omp_set_num_threads(count)
+            centroids.append(ivf._kmeans(items, 80))
+    finally:
+        faiss.omp_set_num_threads(threads)
+    assert centroids[0].shape == (80, 32)
+    assert all(np.array_equal(centroids[0], other) for other in centroids[1:])

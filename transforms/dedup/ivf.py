@@ -110,12 +110,11 @@ def _kmeans(items: np.ndarray, lists: int) -> np.ndarray:
     lists = max(1, min(lists, len(items)))
     kmeans = faiss.Kmeans(items.shape[1], lists, niter=ITERATIONS, seed=SEED, spherical=True,
                           max_points_per_centroid=POINTS_PER_LIST, verbose=False)
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)  # the same centroids whatever the cores; no idle spinning
-    try:
-        kmeans.train(np.ascontiguousarray(items, np.float32))
-    finally:
-        faiss.omp_set_num_threads(threads)
+    # on every core (faiss's OpenMP default): each centroid is summed by one thread over the
+    # points in order, so the centroids are bit-identical whatever the threads (1, 2, 3, 4
+    # and 7 compared; tests/test_neighbours.py) and a 125k-item training takes 0.57-0.61 s
+    # on two cores against 0.99-1.0 on one
+    kmeans.train(np.ascontiguousarray(items, np.float32))
     return kmeans.centroids.astype(np.float32)
 
 
