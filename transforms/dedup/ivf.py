@@ -10,9 +10,8 @@ are done list by list, as one matrix product of the queries probing a list again
 items, not one query at a time, with parts of the queries on every core at once: at 125k
 items and as many queries this costs 23 CPU s against ~540 for the exact product, where an
 HNSW graph (M 32, efSearch 128) took ~0.45 CPU ms a query plus a single-threaded build
-(README Scale). The cosines returned
-are exact; only *which* items were compared is approximate (a near neighbour in a list
-that was not probed is missed).
+(README Scale). The cosines returned are exact; only *which* items were compared is
+approximate (a near neighbour in a list that was not probed is missed).
 """
 
 from __future__ import annotations
@@ -20,12 +19,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from transforms.embedding import machine_cores
+
+T = TypeVar("T")
 
 #: lists per square root of the item count: ~350 lists of ~360 items at 125k items
 LISTS_PER_ROOT = 1.0
@@ -154,16 +157,24 @@ def search(lists: Lists, items: np.ndarray, queries: np.ndarray, k: int,
     def part(rows: slice) -> None:
         nearest[rows], cosines[rows] = _search(lists, items, queries[rows], k)
 
-    threads = min(len(parts), threads or machine_cores())
-    with small_products():  # process-wide: every thread's products run BLAS on one thread
-        if threads <= 1:
-            for rows in parts:
-                part(rows)
-        else:
-            with ThreadPoolExecutor(threads, thread_name_prefix="ivf") as pool:
-                for done in [pool.submit(part, rows) for rows in parts]:
-                    done.result()  # a part's error is raised here
+    with small_products():  # a lone part's loop of small products too
+        on_every_core(part, parts, threads)
     return nearest, cosines
+
+
+def on_every_core(work: Callable[[T], None], parts: list[T], threads: int | None = None) -> None:
+    """``work(part)`` for every part, on ``threads`` threads (default: the cores) where there
+    are several parts, BLAS on one thread each (set once, process-wide, around them all);
+    a lone part runs here, BLAS as the caller left it. numpy's products and partitions
+    release the GIL, so parts of a search scale with the cores."""
+    threads = min(len(parts), threads or machine_cores())
+    if threads <= 1:
+        for one in parts:
+            work(one)
+        return
+    with small_products(), ThreadPoolExecutor(threads, thread_name_prefix="knn") as pool:
+        for done in [pool.submit(work, one) for one in parts]:
+            done.result()  # a part's error is raised here
 
 
 def _search(lists: Lists, items: np.ndarray, queries: np.ndarray,

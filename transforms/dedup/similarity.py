@@ -13,7 +13,6 @@ one product where both sides are searched exactly."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -45,15 +44,7 @@ def each_block(rows: int, cols: int, work: Callable[[int, int], None]) -> None:
     once where there are several: each block's product on one BLAS thread and its
     partition (one thread in numpy, ~half of an exact search) beside the other's. Blocks
     are a fixed size whatever the cores, so the products and their rounding are too."""
-    spans = list(blocks(rows, cols))
-    threads = min(len(spans), machine_cores())
-    if threads <= 1:
-        for start, stop in spans:
-            work(start, stop)
-        return
-    with ivf.small_products(), ThreadPoolExecutor(threads, thread_name_prefix="knn") as pool:
-        for done in [pool.submit(work, start, stop) for start, stop in spans]:
-            done.result()  # a block's error is raised here
+    ivf.on_every_core(lambda span: work(*span), list(blocks(rows, cols)), machine_cores())
 
 
 class Neighbours:
