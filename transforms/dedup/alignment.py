@@ -17,12 +17,11 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from transforms.dedup.config import TranslationConfig
-from transforms.dedup.ivf import small_products
+from transforms.dedup.ivf import on_every_core, small_products
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
 from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit_means
@@ -182,15 +181,10 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     by two threads at once would restore each other's limits)."""
     k = config.neighbours
     ours, theirs = _sample_bound(sl, sr, left, k), _sample_bound(sr, sl, right, k)
-    with small_products():
-        if len(left) < PAIR_CHUNK:  # a few chunks: cheaper than starting a thread
-            _merge_pair_bounds(sr, sl, right, left, *theirs)
-            _merge_pair_bounds(sl, sr, left, right, *ours)
-        else:
-            with ThreadPoolExecutor(2, thread_name_prefix="bounds") as pool:
-                done = pool.submit(_merge_pair_bounds, sr, sl, right, left, *theirs)
-                _merge_pair_bounds(sl, sr, left, right, *ours)
-                done.result()
+    merges = [(sr, sl, right, left, *theirs), (sl, sr, left, right, *ours)]
+    with small_products():  # a few chunks (fewer pairs than one) are cheaper without threads
+        on_every_core(lambda merge: _merge_pair_bounds(*merge), merges,
+                      1 if len(left) < PAIR_CHUNK else None)
     return _bound_means(sl, left, ours[2]), _bound_means(sr, right, theirs[2])
 
 
