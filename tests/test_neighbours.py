@@ -272,7 +272,9 @@ def test_exact_blocks_on_several_threads_give_the_serial_answer(monkeypatch):
     items = rng.normal(size=(700, 16)).astype(np.float32)
     items /= np.linalg.norm(items, axis=1, keepdims=True)
     queries = items[:450] + 0.3 * rng.normal(size=(450, 16)).astype(np.float32)
-    monkeypatch.setattr(similarity, "BLOCK_CELLS", 700 * 40)  # blocks of 40 rows, one short
+    # tiles of 40 rows (the last one short) against 300 items at a time (the last one short)
+    monkeypatch.setattr(similarity, "TILE_ROWS", 40)
+    monkeypatch.setattr(similarity, "BLOCK_CELLS", 40 * 300)
     answers = []
     for cores in (1, 3):
         monkeypatch.setattr(similarity, "machine_cores", lambda cores=cores: cores)
@@ -305,3 +307,58 @@ def test_kmeans_centroids_are_the_same_on_one_thread_and_on_several():
         faiss.omp_set_num_threads(threads)
     assert centroids[0].shape == (80, 32)
     assert all(np.array_equal(centroids[0], other) for other in centroids[1:])
+
+
+def test_heaps_keep_each_rows_k_largest_cosines_and_their_columns():
+    """``heaps.Best`` filled a tile at a time (rows and columns offset), and a row subset
+    filled with item ids, give what sorting the whole product gives; rows that saw fewer
+    than k values are named."""
+    from transforms.dedup import heaps
+
+    rng = np.random.default_rng(12)
+    sims = rng.normal(size=(30, 500)).astype(np.float32)
+    best = heaps.Best(30, 6)
+    for start in range(0, 30, 7):
+        for first in range(0, 500, 130):
+            best.add(sims[start:start + 7, first:first + 130], start, first)
+    expected = np.argsort(-sims, axis=1)[:, :6]
+    assert np.array_equal(np.sort(best.ids, axis=1), np.sort(expected, axis=1))
+    assert np.array_equal(np.sort(best.values, axis=1),
+                          np.sort(np.take_along_axis(sims, expected, axis=1), axis=1))
+    assert not len(best.short())
+    some = heaps.Best(5, 4)
+    items = np.array([40, 41, 42], np.int64)  # a list of three items: every row is short
+    some.add_rows(np.array([3, 1]), sims[:2, :3], items)
+    assert some.short().tolist() == [0, 1, 2, 3, 4]
+    assert set(some.ids[3].tolist()) == {40, 41, 42, -1}
+    assert np.allclose(np.sort(some.values[1])[-3:], np.sort(sims[1, :3]))
+
+
+def _heap_in_child(queue) -> None:
+    from transforms.dedup import heaps
+
+    best = heaps.Best(300, 8)
+    best.add(np.random.default_rng(3).random((300, 20000), np.float32))  # a parallel-sized loop
+    queue.put(int((best.ids >= 0).all()))
+
+
+def test_heaps_work_in_a_forked_worker_after_the_parent_ran_them():
+    """OpenMP's threads do not survive a fork: a heap loop in a forked child of a parent
+    that ran one hung or crashed (the record pool's workers) until faiss ran on one thread
+    there."""
+    import multiprocessing
+
+    from transforms.dedup import heaps, ivf
+
+    rng = np.random.default_rng(2)
+    items = rng.normal(size=(3000, 16)).astype(np.float32)
+    ivf._kmeans(items / np.linalg.norm(items, axis=1, keepdims=True), 30)  # OpenMP teams
+    heaps.Best(300, 8).add(rng.random((300, 20000), np.float32))
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_heap_in_child, args=(queue,))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and queue.get(timeout=5) == 1

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from transforms.dedup import heaps
 from transforms.embedding import machine_cores
 
 T = TypeVar("T")
@@ -108,8 +109,7 @@ SPLIT = 2.0
 
 
 def _kmeans(items: np.ndarray, lists: int) -> np.ndarray:
-    import faiss
-
+    faiss = heaps.faiss_here()
     lists = max(1, min(lists, len(items)))
     kmeans = faiss.Kmeans(items.shape[1], lists, niter=ITERATIONS, seed=SEED, spherical=True,
                           max_points_per_centroid=POINTS_PER_LIST, verbose=False)
@@ -131,7 +131,7 @@ def _nearest_lists(queries: np.ndarray, centroids: np.ndarray, probes: int) -> n
         if probes == 1:
             out[start:start + step, 0] = sims.argmax(axis=1)
         else:
-            out[start:start + step] = np.argpartition(sims, -probes, axis=1)[:, -probes:]
+            out[start:start + step] = heaps.top_k_rows(sims, probes)[0]
     return out
 
 
@@ -164,7 +164,8 @@ def search(lists: Lists, items: np.ndarray, queries: np.ndarray, k: int,
 
 def on_every_core(work: Callable[[T], None], parts: list[T], threads: int | None = None) -> None:
     """``work(part)`` for every part, on ``threads`` threads (default: the cores) where there
-    are several parts, BLAS on one thread each (set once, process-wide, around them all);
+    are several parts, BLAS on one thread each (set once, process-wide, around them all) and
+    faiss's heaps too (``heaps.one_thread``);
     a lone part runs here, BLAS as the caller left it. numpy's products and partitions
     release the GIL, so parts of a search scale with the cores."""
     threads = min(len(parts), threads or machine_cores())
@@ -172,7 +173,8 @@ def on_every_core(work: Callable[[T], None], parts: list[T], threads: int | None
         for one in parts:
             work(one)
         return
-    with small_products(), ThreadPoolExecutor(threads, thread_name_prefix="knn") as pool:
+    with small_products(), ThreadPoolExecutor(threads, thread_name_prefix="knn",
+                                              initializer=heaps.one_thread) as pool:
         for done in [pool.submit(work, one) for one in parts]:
             done.result()  # a part's error is raised here
 
@@ -180,13 +182,12 @@ def on_every_core(work: Callable[[T], None], parts: list[T], threads: int | None
 def _search(lists: Lists, items: np.ndarray, queries: np.ndarray,
             k: int) -> tuple[np.ndarray, np.ndarray]:
     """List by list: the queries probing a list against its items in one product, each
-    query's best ``k`` of every probed list kept, then its best ``k`` of those."""
+    query's best ``k`` so far kept in its heap (``heaps.Best``); a query whose probed lists
+    hold fewer than ``k`` items is searched exactly."""
     probes = min(PROBES, len(lists.centroids))
     probe = _nearest_lists(queries, lists.centroids, probes).ravel()
     query_of = np.repeat(np.arange(len(queries)), probes)
-    slot_of = np.tile(np.arange(probes), len(queries))
-    found_value = np.full((len(queries), probes * k), -np.inf, np.float32)
-    found_index = np.zeros((len(queries), probes * k), np.int64)
+    best = heaps.Best(len(queries), k)
     by_list = np.argsort(probe, kind="stable")
     starts = np.searchsorted(probe[by_list], np.arange(len(lists.centroids) + 1))
     for number in range(len(lists.centroids)):
@@ -194,28 +195,16 @@ def _search(lists: Lists, items: np.ndarray, queries: np.ndarray,
         asking = by_list[starts[number]:starts[number + 1]]
         if not len(members) or not len(asking):
             continue
-        width = min(k, len(members))
         candidates = items[members]
         step = max(1, BLOCK_CELLS // len(members))
         for start in range(0, len(asking), step):
-            part = asking[start:start + step]
-            rows = query_of[part]
-            sims = queries[rows] @ candidates.T
-            top = (np.argpartition(sims, -width, axis=1)[:, -width:] if width < len(members)
-                   else np.broadcast_to(np.arange(width), sims.shape))
-            columns = slot_of[part][:, None] * k + np.arange(width)[None, :]
-            found_value[rows[:, None], columns] = np.take_along_axis(sims, top, axis=1)
-            found_index[rows[:, None], columns] = members[top]
-    top = np.argpartition(found_value, -k, axis=1)[:, -k:]
-    nearest = np.take_along_axis(found_index, top, axis=1)
-    cosines = np.take_along_axis(found_value, top, axis=1)
-    short = np.flatnonzero(np.isinf(cosines).any(axis=1))  # probed lists held fewer than k
+            rows = query_of[asking[start:start + step]]  # distinct: a query probes a list once
+            best.add_rows(rows, queries[rows] @ candidates.T, members)
+    short = best.short()
     step = max(1, BLOCK_CELLS // len(items))
     for start in range(0, len(short), step):
         rows = short[start:start + step]
-        sims = queries[rows] @ items.T
-        best = (np.argpartition(sims, -k, axis=1)[:, -k:] if k < len(items)
-                else np.broadcast_to(np.arange(k), sims.shape))
-        nearest[rows] = best
-        cosines[rows] = np.take_along_axis(sims, best, axis=1)
-    return nearest, cosines
+        exact = heaps.Best(len(rows), k)
+        exact.add(queries[rows] @ items.T)
+        best.ids[rows], best.values[rows] = exact.ids, exact.values
+    return best.ids, best.values

@@ -16,12 +16,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from transforms.dedup import ivf
+from transforms.dedup import heaps, ivf
 from transforms.embedding import machine_cores
 
-#: cells of a similarity block (32 MB of float32, two at once on two cores): pools of any
-#: size run in bounded memory, a block of rows against all columns at a time
-BLOCK_CELLS = 1 << 23
+#: cells of a similarity block (16 MB of float32, two at once on two cores): pools of any
+#: size run in bounded memory
+BLOCK_CELLS = 1 << 22
+#: query rows of an exact search's tile (``each_block``), against ``BLOCK_CELLS // TILE_ROWS``
+#: items at a time: a product of 256 rows runs at ~40 GMAC/s on one core here against ~27 for
+#: the ~80 rows of a block of whole rows of 100k items (the items are streamed once a tile)
+TILE_ROWS = 256
 #: item sets this large get inverted lists; smaller ones are searched exactly. At 20k items
 #: of 384 dimensions (bench/dedup_scale.py's vectors) the lists cost 0.19 CPU ms a query and
 #: 0.6 s to build, an exact search 0.30-0.38 (0.22 for each direction of
@@ -39,12 +43,21 @@ def blocks(rows: int, cols: int):
         yield start, min(rows, start + step)
 
 
-def each_block(rows: int, cols: int, work: Callable[[int, int], None]) -> None:
-    """``work(start, stop)`` for every block of query rows (``blocks``), on every core at
-    once where there are several: each block's product on one BLAS thread and its
-    partition (one thread in numpy, ~half of an exact search) beside the other's. Blocks
-    are a fixed size whatever the cores, so the products and their rounding are too."""
-    ivf.on_every_core(lambda span: work(*span), list(blocks(rows, cols)), machine_cores())
+def each_block(rows: int, cols: int, work: Callable[[int, int, int, int], None]) -> None:
+    """``work(start, stop, first, last)`` for every tile of query rows ``start:stop``
+    against columns ``first:last``: a tile of ``TILE_ROWS`` rows and all columns a few at a
+    time (ascending), the tiles of rows on every core at once where there are several (each
+    product on one BLAS thread). Tiles are a fixed size whatever the cores, so the products
+    and their rounding are too, and each row meets its columns in the same order."""
+    height = max(1, min(TILE_ROWS, rows))
+    width = max(1, BLOCK_CELLS // height)
+
+    def tile_row(start: int) -> None:
+        stop = min(rows, start + height)
+        for first in range(0, cols, width):
+            work(start, stop, first, min(cols, first + width))
+
+    ivf.on_every_core(tile_row, list(range(0, rows, height)), machine_cores())
 
 
 class Neighbours:
@@ -75,36 +88,20 @@ class Neighbours:
             self.lists = self.lists or ivf.build(self.items)
         if self.lists is not None and len(queries) and k:
             return ivf.search(self.lists, self.items, queries, k)
-        index = np.zeros((len(queries), k), np.int64)
-        value = np.zeros((len(queries), k), np.float32)
         if not k:
-            return index, value
-
-        def block(start: int, stop: int) -> None:
-            sims = queries[start:stop] @ self.items.T
-            top = np.argpartition(sims, -k, axis=1)[:, -k:]
-            index[start:stop] = top
-            value[start:stop] = np.take_along_axis(sims, top, axis=1)
-
-        each_block(len(queries), len(self.items), block)
-        return index, value
+            return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
+        best = heaps.Best(len(queries), k)
+        each_block(len(queries), len(self.items), lambda start, stop, first, last: best.add(
+            queries[start:stop] @ self.items[first:last].T, start, first))
+        return best.ids, best.values
 
     def knn_mean(self, queries: np.ndarray, k: int) -> np.ndarray:
         """Mean cosine of every query row's k most similar items (the ratio margin's
         neighbourhood)."""
         k = min(k, len(self.items))
-        out = np.zeros(len(queries), np.float32)
         if not k or not len(queries):
-            return out
-        if not self.searched_exactly(len(queries)):  # the lists, built here if need be
-            return self.top_k(queries, k)[1].mean(axis=1).astype(np.float32)
-
-        def block(start: int, stop: int) -> None:
-            sims = queries[start:stop] @ self.items.T
-            out[start:stop] = np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
-
-        each_block(len(queries), len(self.items), block)
-        return out
+            return np.zeros(len(queries), np.float32)
+        return self.top_k(queries, k)[1].mean(axis=1, dtype=np.float32)
 
 
 def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
@@ -142,7 +139,7 @@ def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, 
         return means_a, np.zeros(len(b), np.float32)
     for start, stop in blocks(len(a), len(b)):
         sims = a[start:stop] @ b.T
-        means_a[start:stop] = np.partition(sims, -ka, axis=1)[:, -ka:].mean(axis=1)
+        means_a[start:stop] = heaps.top_k_rows(sims, ka)[1].mean(axis=1, dtype=np.float32)
         if len(sims) > kb:
             sims = np.partition(sims, -kb, axis=0)[-kb:]
         best_b = np.vstack([best_b, sims])
