@@ -18,8 +18,9 @@ import numpy as np
 #: set in a forked child: OpenMP's threads do not survive a fork (a parallel loop in a
 #: child of a parent that ran one hangs or crashes: seen in the record pool's workers), so
 #: faiss runs on one thread there, each pool worker being a core of its own
-_forked = threading.local()
 _in_child = False
+#: whether this thread's OpenMP count is already one (``one_thread``)
+_thread = threading.local()
 
 
 def _after_fork() -> None:
@@ -35,16 +36,19 @@ def faiss_here():
     thread: on one OpenMP thread in a forked process."""
     import faiss
 
-    if _in_child and not getattr(_forked, "limited", False):
-        faiss.omp_set_num_threads(1)  # this thread's OpenMP setting only
-        _forked.limited = True
+    if _in_child and not getattr(_thread, "one", False):
+        one_thread()
     return faiss
 
 
 def one_thread() -> None:
     """faiss's loops on this thread only, from a thread that is itself one of several
-    working at once (OpenMP's thread count is kept per thread: the caller's stays)."""
-    faiss_here().omp_set_num_threads(1)
+    working at once or in a forked process (OpenMP's thread count is kept per thread: the
+    caller's stays)."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    _thread.one = True
 
 
 class Best:
