@@ -1,8 +1,11 @@
 """Composable Beam transforms of newsflow, one concern per module (see DESIGN.md §2).
 
 Importing the package (as every worker does to unpickle our DoFns) makes Beam's S3
-filesystem share its boto3 clients in the process (``transforms/s3_clients.py``)."""
+filesystem share its boto3 clients in the process (``transforms/s3_clients.py``) and Beam
+remember its DoFn and options introspections (``transforms/beam_memo.py``)."""
 
+from transforms import beam_memo
 from transforms.s3_clients import share_s3_clients
 
 share_s3_clients()
+beam_memo.install()
