@@ -18,7 +18,7 @@ from apache_beam.transforms import userstate
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 import transforms  # noqa: F401  (installs the memos, as every newsflow process does)
-from transforms.beam_memo import remembered_per_object
+from transforms.beam_memo import remembered_per_function, remembered_per_object
 
 
 class Counted:
@@ -44,6 +44,27 @@ def test_each_object_is_asked_once_per_arguments_and_forgotten_with_it():
     reborn = Counted()  # may reuse the collected one's id: must not get its answer
     calls.clear()
     assert lookup(reborn, 1) == (id(reborn), 1) and calls == [(id(reborn), 1)]
+
+
+def test_a_functions_arguments_are_asked_once_for_it_and_all_its_bound_methods():
+    from apache_beam.transforms import core
+
+    asked: list[object] = []
+
+    def compute(f):
+        asked.append(f)
+        return core.get_function_args_defaults.uncached(f)
+
+    lookup = remembered_per_function(compute)
+    one, two = CountPerKey(), CountPerKey()
+    args, defaults = lookup(one.process)
+    assert (args, defaults) == core.get_function_args_defaults.uncached(two.process)
+    assert args == ["element", "count"] and defaults == [COUNT_STATE]
+    args.append("changed")  # a caller's change stays in its own list
+    assert lookup(two.process) == (["element", "count"], [COUNT_STATE])
+    assert lookup(CountPerKey.process)[0] == ["self", "element", "count"]  # unbound: its own
+    assert len(asked) == 2
+    assert lookup(len) == lookup(len) and len(asked) == 4  # builtins: asked every time
 
 
 COUNT = ReadModifyWriteStateSpec("count", VarIntCoder())
