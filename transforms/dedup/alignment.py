@@ -20,8 +20,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from transforms.blas import small_products
 from transforms.dedup.config import TranslationConfig
-from transforms.dedup.ivf import on_every_core, small_products
+from transforms.dedup.ivf import on_every_core
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
 from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit_means

@@ -16,9 +16,6 @@ approximate (a near neighbour in a list that was not probed is missed).
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from transforms.blas import small_products
 from transforms.dedup import heaps
 from transforms.embedding import machine_cores
 
@@ -41,28 +39,6 @@ POINTS_PER_LIST = 64
 SEED = 1234
 #: cells of a query x items block held at once
 BLOCK_CELLS = 1 << 24
-
-
-@functools.lru_cache(maxsize=1)
-def _blas(modules: int):
-    """The BLAS libraries loaded (a scan of ~2.5 ms), again whenever more modules are: faiss
-    brings its own OpenBLAS besides numpy's, loaded with it."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def small_products():
-    """A context in which BLAS runs on one thread: for loops of many small products (a
-    list's queries against its few hundred items, a chunk of pairs' 5 x 5 segment blocks).
-    OpenBLAS's threads spin between such products: on 1,000 new documents against 100k
-    earlier ones, two threads cost 4-6x the CPU seconds of one (1.3-1.9 against 0.29 for
-    one search of 2,500 queries) and were slower in wall time too; large products (the
-    exact blocks, the centroid assignment) keep every thread."""
-    try:
-        return _blas(len(sys.modules)).limit(limits=1, user_api="blas")
-    except Exception:  # noqa: BLE001 - no BLAS threadpoolctl knows: nothing to limit
-        return contextlib.nullcontext()
 
 
 @dataclass
