@@ -30,7 +30,7 @@ time of all three, what a run pays.
 ``--history`` with ``--new``: a later run's new documents against a day of earlier
 articles (only pairs with a new document are scored: growth should be linear in the
 history). Recall of the planted translations is printed; CPU seconds count every thread
-(the loops of small products run BLAS on one thread, ``ivf.small_products``: OpenBLAS's
+(the loops of small products run BLAS on one thread, ``blas.small_products``: OpenBLAS's
 threads spinning between them cost 4-6x the CPU seconds on 1,000 new against 100k).
 """
 
