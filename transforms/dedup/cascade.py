@@ -25,7 +25,7 @@ import numpy as np
 
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours, unit_rows
+from transforms.dedup.similarity import Neighbours, unit_copy
 from transforms.dedup.stories import name_vectors, story_pair_allowed, story_vectors
 
 
@@ -94,7 +94,7 @@ def story_pairs(docs: list[PoolDoc], heads: np.ndarray, fresh: np.ndarray,
     ``gate_small_cosine`` with names' cosine >= ``gate_story`` (the raw threshold is set for
     mean segment vectors; headlines of one event by different outlets rarely reach it: on
     BASIL's thin days 36 of 55 same-event pairs fall under it, none under the names rule)."""
-    vectors, threshold = story_vectors(docs, config, unit_rows(heads.copy()))
+    vectors, threshold = story_vectors(docs, config, unit_copy(heads))
     if len(docs) < config.story_min_pool:
         raw = vectors[fresh] @ vectors.T
         names = name_vectors(docs, numbers=True)

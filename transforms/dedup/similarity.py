@@ -195,3 +195,9 @@ def unit_rows(means: np.ndarray) -> np.ndarray:
     """``means``' rows scaled to unit length, in place (zero rows stay zero)."""
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     return np.divide(means, norms, out=means, where=norms > 0)
+
+
+def unit_copy(rows: np.ndarray) -> np.ndarray:
+    """``unit_rows`` of a copy of ``rows``, in one pass (the divided rows are the copy)."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return rows / np.where(norms > 0, norms, 1).astype(rows.dtype, copy=False)

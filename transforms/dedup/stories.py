@@ -122,20 +122,22 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig,
     overall = means.mean(axis=0)
     prior = config.story_min_pool  # the pool's average counts as this many documents
     languages = np.array([d.language for d in docs])
-    centred = means.copy()
+    names = name_vectors(docs, numbers=True)
+    dim = means.shape[1]
+    # the text part is centred where it is returned (a 100k pool's arrays are ~150 MB each:
+    # each one fewer is a pass over fresh memory fewer)
+    combined = np.empty((len(docs), dim + names.shape[1]), np.float32)
+    centred = combined[:, :dim]
+    centred[:] = means
     for language in set(languages.tolist()):
         rows = languages == language
         centred[rows] -= (means[rows].sum(axis=0) + prior * overall) / (rows.sum() + prior)
     centred /= np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    # a document without shared names (a zero row) is compared by its text alone, not
+    # penalised: its text part is scaled by 1
     weight = config.story_text_weight
-    names = name_vectors(docs, numbers=True)
-    has_names = np.linalg.norm(names, axis=1) > 0
-    dim = centred.shape[1]
-    combined = np.empty((len(docs), dim + names.shape[1]), np.float32)
-    np.multiply(centred, math.sqrt(weight), out=combined[:, :dim])
+    centred *= np.where(names.any(axis=1), np.float32(math.sqrt(weight)), np.float32(1))[:, None]
     np.multiply(names, math.sqrt(1 - weight), out=combined[:, dim:])
-    # a document without shared names is compared by its text alone, not penalised
-    combined[~has_names, :dim] = centred[~has_names]
     return combined, config.story_threshold
 
 
