@@ -178,8 +178,7 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     read). The sample searches are large products (every BLAS thread, one side after the
     other: two at once held ~400 MB more at 100k articles); the two sides' merges, loops of
     small products that hold the GIL only between products, run at once on two threads
-    (one BLAS thread each, set once around both: ``small_products`` contexts entered and left
-    by two threads at once would restore each other's limits)."""
+    (one BLAS thread each, set once around both)."""
     k = config.neighbours
     ours, theirs = _sample_bound(sl, sr, left, k), _sample_bound(sr, sl, right, k)
     merges = [(sr, sl, right, left, *theirs), (sl, sr, left, right, *ours)]

@@ -115,7 +115,7 @@ def story_vectors(docs: list[PoolDoc], config: TranslationConfig,
     language with few documents is centred on a blend with the whole pool's average; pools too
     small for an average keep raw vectors (without names) and the raw threshold. ``means``:
     the documents' unit vectors when they are not their segments' means (the cascade's
-    headlines)."""
+    headlines; float32, as every caller's are: the text part is centred in float32)."""
     means = unit_means([d.vectors for d in docs]) if means is None else means
     if len(docs) < config.story_min_pool:
         return means, config.story_raw_threshold
