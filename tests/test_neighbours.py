@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from transforms.blas import small_products
 from transforms.dedup import ivf, similarity
 from transforms.dedup.config import TranslationConfig
 from transforms.dedup.segments import segments
@@ -238,7 +239,7 @@ def test_small_products_run_blas_on_one_thread_and_give_the_same_answer():
     items /= np.linalg.norm(items, axis=1, keepdims=True)
     lists = ivf.build(items)
     before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
-    with ivf.small_products():
+    with small_products():
         inside = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
         one = ivf._search(lists, items, items[:300], 5)
     assert inside and set(inside) == {1}

@@ -955,8 +955,9 @@ def _load_model(package: str):
 
         token_match.seed(package)  # before spaCy compiles it: 2.5 of fr's 4.9 CPU s
         # the layers' products on numpy's BLAS, not thinc's default BLIS: 74 against 21
-        # GFLOP/s on one core here; en 1.69 -> 1.51, fr 1.59 -> 1.45, ja 18.5 -> 13.3 CPU s
-        # for 600 sentences of ../shared/eval/ner, the same entities (the transition loop
+        # GFLOP/s on one core here; en 1.69-2.01 -> 1.08-1.23, fr 1.65-2.15 -> 1.04-1.19, ja
+        # 19.4-23.3 -> 10.7-10.9 CPU s for 600 sentences of ../shared/eval/ner (as in the
+        # README), the same entities (the transition loop
         # inside spaCy's parser keeps BLIS: it is compiled against it)
         with warnings.catch_warnings(), use_ops("numpy", use_blis=False):
             # W095: en_core_web_md 3.7.1 under spaCy 3.8; its architectures (Tok2Vec.v2,

@@ -180,7 +180,5 @@ def _search(lists: Lists, items: np.ndarray, queries: np.ndarray,
     step = max(1, BLOCK_CELLS // len(items))
     for start in range(0, len(short), step):
         rows = short[start:start + step]
-        exact = heaps.Best(len(rows), k)
-        exact.add(queries[rows] @ items.T)
-        best.ids[rows], best.values[rows] = exact.ids, exact.values
+        best.ids[rows], best.values[rows] = heaps.top_k_rows(queries[rows] @ items.T, k)
     return best.ids, best.values
