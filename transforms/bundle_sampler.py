@@ -17,7 +17,11 @@ keeps it).
 
 from __future__ import annotations
 
+import logging
+
 from apache_beam.runners.worker import statesampler
+
+log = logging.getLogger(__name__)
 
 #: sampling period of a bundle's state sampler (Beam's default: 200 ms)
 SAMPLING_PERIOD_MS = 5
@@ -25,9 +29,12 @@ SAMPLING_PERIOD_MS = 5
 
 def install() -> None:
     """Make ``SAMPLING_PERIOD_MS`` the default period of every state sampler this process
-    creates from now on."""
+    creates from now on. A Beam whose ``StateSampler.__init__`` has another shape is left as
+    it is (a slower run, never a failed one; tests/test_bundle_sampler.py fails there)."""
     init = statesampler.StateSampler.__init__
     names = init.__code__.co_varnames[:init.__code__.co_argcount]
     if names[-1:] != ("sampling_period_ms",) or len(init.__defaults__ or ()) != 1:
-        raise RuntimeError(f"unexpected StateSampler.__init__{names}: Beam changed it")
+        log.warning("Beam's StateSampler.__init__%s is not the one expected: its sampling "
+                    "period is left at Beam's default", names)
+        return
     init.__defaults__ = (SAMPLING_PERIOD_MS,)
