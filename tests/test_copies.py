@@ -157,6 +157,37 @@ def test_hausa_japanese_translations_align_in_order():
     assert len(found) >= 55 and len(found) > len(without_chain)  # of 65 pairs
 
 
+def test_two_unrelated_documents_alone_in_a_pool_are_not_translations():
+    """A day pool of two documents (a small stream) gives the ratio margin no neighbourhood:
+    the best segment pair of two unrelated articles stands out by construction. Every pair
+    of the WMT slice's documents in two languages, alone in a pool: translations still
+    align, unrelated ones (nearly) never, and no better without the margin's floor."""
+    import dataclasses
+    import itertools
+
+    from transforms.dedup.alignment import translation_edges
+    from transforms.dedup.config import TranslationConfig
+
+    config = TranslationConfig()
+    rows, docs = embedded_pool("wmt_slice.jsonl", config)
+
+    def links(cfg: TranslationConfig) -> tuple[int, int]:
+        true = false = 0
+        for i, j in itertools.combinations(range(len(docs)), 2):
+            if docs[i].language != docs[j].language:
+                found = len(list(translation_edges([docs[i], docs[j]], cfg, XLMR_LANGUAGES)))
+                if rows[i]["doc_key"] == rows[j]["doc_key"]:
+                    true += found
+                else:
+                    false += found
+        return true, false
+
+    true, false = links(config)
+    true_unfloored, false_unfloored = links(dataclasses.replace(config, margin_floor=None))
+    assert true >= 30 and true == true_unfloored  # of 32 translated pairs
+    assert false <= 2 and false * 5 <= false_unfloored  # of 116 unrelated pairs (20 unfloored)
+
+
 def test_stories_group_reports_of_one_event_without_chaining_the_day():
     """Seven English reports around Russia's Navy Day (the parade, and the 40 new ships Putin
     announced in his parade speech) among 60 unrelated WMT news documents: the parade reports

@@ -257,15 +257,18 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tuple[str, str]]:
-    """The alignment without its shortcuts: exact kNN means of every segment, every
+    """The alignment without its shortcuts: exact (floored) kNN means of every segment, every
     candidate pair (each new document's nearest by mean vector, both ways) scored by
     ``pair_score``, mutual best pairs kept."""
     from transforms.dedup.pools import pair_allowed
 
     en, hr = ([d for d in docs if d.language == lang] for lang in ("en", "hr"))
     seg = [np.vstack([d.vectors for d in side]) for side in (en, hr)]
-    knn = [np.sort(seg[0] @ seg[1].T, axis=1)[:, -config.neighbours:].mean(axis=1),
-           np.sort(seg[1] @ seg[0].T, axis=1)[:, -config.neighbours:].mean(axis=1)]
+    floor = -np.inf if config.margin_floor is None else config.margin_floor
+    knn = [np.maximum(np.sort(seg[0] @ seg[1].T, axis=1)[:, -config.neighbours:], floor)
+           .mean(axis=1),
+           np.maximum(np.sort(seg[1] @ seg[0].T, axis=1)[:, -config.neighbours:], floor)
+           .mean(axis=1)]
     means = [unit(np.vstack([d.vectors.mean(axis=0) for d in side])) for side in (en, hr)]
     sims = means[0] @ means[1].T
     pairs = {(i, int(j)) for i in range(len(en))
@@ -311,18 +314,20 @@ def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chu
     assert len(expected) > 20 and found == expected
 
 
+@pytest.mark.parametrize("floor", [None, 0.8])
 def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_knn_means(
-        monkeypatch):
+        floor, monkeypatch):
     """``alignment._lower_bounds``: kNN means among a sample plus the paired documents'
-    segments, never above the exact kNN means (else pairs are dropped wrongly); the two
-    sides merged on two threads (chunks of 16 pairs) give the serial arrays exactly."""
+    segments, never above the exact kNN means (else pairs are dropped wrongly), floored as
+    they are; the two sides merged on two threads (chunks of 16 pairs) give the serial
+    arrays exactly."""
     rng = np.random.default_rng(12)
     docs = [doc(f"{lang}-{i}", lang, sentences(int(rng.integers(2, 6))))
             for lang, count in (("en", 140), ("hr", 110)) for i in range(count)]
     sl, sr = (alignment._Side([d for d in docs if d.language == lang]) for lang in ("en", "hr"))
     left = rng.integers(0, len(sl.docs), 600)
     right = rng.integers(0, len(sr.docs), 600)
-    config = TranslationConfig()
+    config = TranslationConfig(margin_floor=floor)
     monkeypatch.setattr(alignment, "BOUND_SAMPLE", 64)  # the merges decide most bounds
     monkeypatch.setattr(alignment, "PAIR_CHUNK", 4096)
     serial = alignment._lower_bounds(sl, sr, left, right, config)
@@ -331,10 +336,13 @@ def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_k
     k = config.neighbours
     for ours, side, other, mine in ((serial[0], sl, sr, left), (serial[1], sr, sl, right)):
         rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])
-        exact = np.sort(side.segments[rows] @ other.segments.T, axis=1)[:, -k:].mean(axis=1)
+        low = -np.inf if floor is None else floor
+        exact = np.maximum(np.sort(side.segments[rows] @ other.segments.T, axis=1)[:, -k:],
+                           low).mean(axis=1)
         assert (ours[rows] <= exact + 1e-6).all()
+        assert floor is None or (ours[rows] >= floor - 1e-6).all()
         step = -(-len(other.segments) // 64)
-        sampled = np.sort(side.segments[rows] @ other.segments[::step].T,
-                          axis=1)[:, -k:].mean(axis=1)
-        assert (ours[rows] > sampled + 1e-6).mean() > 0.2  # the pairs' merge raised them
+        sampled = np.maximum(np.sort(side.segments[rows] @ other.segments[::step].T,
+                                     axis=1)[:, -k:], low).mean(axis=1)
+        assert (ours[rows] > sampled + 1e-6).mean() > 0.1  # the pairs' merge raised them
     assert all(np.array_equal(a, b) for a, b in zip(serial, threaded, strict=True))

@@ -3,7 +3,8 @@
 A raw cosine threshold between document vectors cannot separate translations from articles on
 the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
 document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
-of each side's 8 nearest cosines in the pool, Artetxe & Schwenk 2019), and call two documents
+of each side's 8 nearest cosines in the pool, each counted at least ``margin_floor``: a thin
+pool has no close neighbours to offer; Artetxe & Schwenk 2019), and call two documents
 translations when enough of their segments are each other's best match with a margin (or, for
 languages the model knows less well, when mutual best segments run in document order at a
 lower margin: ``pair_score``), and each document is the other's best such partner in that
@@ -25,7 +26,13 @@ from transforms.dedup.config import TranslationConfig
 from transforms.dedup.ivf import on_every_core
 from transforms.dedup.members import WEAK_TRANSLATION, Edge
 from transforms.dedup.pools import PoolDoc, pair_allowed
-from transforms.dedup.similarity import Neighbours, cross_knn_means, top_k, unit_means
+from transforms.dedup.similarity import (
+    Neighbours,
+    cross_knn_means,
+    floored_means,
+    top_k,
+    unit_means,
+)
 
 
 def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
@@ -136,7 +143,8 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     rows_left = np.concatenate([sl.rows(i) for i in np.unique(pairs_left).tolist()])
     rows_right = np.concatenate([sr.rows(j) for j in np.unique(pairs_right).tolist()])
     knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
-        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours)
+        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours,
+        config.margin_floor)
     blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right, config)
     scores: dict[tuple[int, int], float] = {}
     for i, j, margins in zip(pairs_left.tolist(), pairs_right.tolist(), blocks_kept,
@@ -185,7 +193,7 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     with small_products():  # a few chunks (fewer pairs than one) are cheaper without threads
         on_every_core(lambda merge: _merge_pair_bounds(*merge), merges,
                       1 if len(left) < PAIR_CHUNK else None)
-    return _bound_means(sl, left, ours[2]), _bound_means(sr, right, theirs[2])
+    return (_bound_means(sl, left, ours[2], config), _bound_means(sr, right, theirs[2], config))
 
 
 def _sample_bound(side: _Side, other: _Side, mine: np.ndarray,
@@ -203,11 +211,15 @@ def _sample_bound(side: _Side, other: _Side, mine: np.ndarray,
     return step, k, best
 
 
-def _bound_means(side: _Side, mine: np.ndarray, best: np.ndarray) -> np.ndarray:
+def _bound_means(side: _Side, mine: np.ndarray, best: np.ndarray,
+                 config: TranslationConfig) -> np.ndarray:
+    """Each paired segment's bound from its k best cosines found (floored as the kNN means
+    are: a floored mean of lower values is still a lower bound)."""
     out = np.ones(len(side.segments), np.float32)
     if len(mine):
         rows = _pair_rows(side, mine)
-        out[rows] = best[rows].mean(axis=1)
+        out[rows] = (best[rows].mean(axis=1) if config.margin_floor is None
+                     else floored_means(best[rows], config.neighbours, config.margin_floor))
     return out
 
 

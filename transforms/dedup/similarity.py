@@ -95,30 +95,52 @@ class Neighbours:
             queries[start:stop] @ self.items[first:last].T, start, first))
         return best.ids, best.values
 
-    def knn_mean(self, queries: np.ndarray, k: int) -> np.ndarray:
+    def knn_mean(self, queries: np.ndarray, k: int, floor: float | None = None) -> np.ndarray:
         """Mean cosine of every query row's k most similar items (the ratio margin's
-        neighbourhood)."""
-        k = min(k, len(self.items))
-        if not k or not len(queries):
+        neighbourhood); with ``floor``, each of the k counts at least ``floor``, missing ones
+        (fewer than k items) too (``floored_means``)."""
+        found = min(k, len(self.items))
+        if floor is not None and len(queries):
+            values = (self.top_k(queries, found)[1] if found
+                      else np.zeros((len(queries), 0), np.float32))
+            return floored_means(values, k, floor)
+        if not found or not len(queries):
             return np.zeros(len(queries), np.float32)
-        return self.top_k(queries, k)[1].mean(axis=1, dtype=np.float32)
+        return self.top_k(queries, found)[1].mean(axis=1, dtype=np.float32)
+
+
+def floored_means(values: np.ndarray, k: int, floor: float) -> np.ndarray:
+    """Means of rows of up to k neighbour cosines (-inf: none), each counting at least
+    ``floor`` and the missing ones (k less the columns) as ``floor``.
+
+    A ratio margin is only as good as its neighbourhood: in a day pool of a few documents a
+    segment's k nearest on the other side are a few unrelated segments, so that the best of
+    them stands out by construction and any two unrelated documents align (on the 1,171
+    dev pages, ten such pairs of two-to-twelve-document pools were copy groups). The floor
+    stands for the closer neighbours a full day of news would offer."""
+    rows = np.maximum(values, np.float32(floor)).sum(axis=1, dtype=np.float32)
+    return ((rows + np.float32(floor) * (k - values.shape[1])) / k).astype(np.float32)
 
 
 def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
-                    rows_right: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+                    rows_right: np.ndarray, k: int,
+                    floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean cosine of the k most similar ``right`` items of every ``left.items[rows_left]``
     row, and of the k most similar ``left`` items of every ``right.items[rows_right]`` row:
     the ratio margin's two denominators of a language pair. Where both sides are searched
     exactly and the rows are most of each side (a first run: every document is a candidate),
     one blocked product left x right gives both, each block's row and column maxima: 0.58 of
-    the CPU of two searches of every row, the same cosines."""
+    the CPU of two searches of every row, the same cosines. ``floor``: as
+    ``Neighbours.knn_mean``'s."""
     if not (len(rows_left) and len(rows_right) and right.searched_exactly(len(rows_left))
             and left.searched_exactly(len(rows_right))):
-        return right.knn_mean(left.items[rows_left], k), left.knn_mean(right.items[rows_right], k)
+        return (right.knn_mean(left.items[rows_left], k, floor),
+                left.knn_mean(right.items[rows_right], k, floor))
     both_ways = len(left) * len(right)
     if len(rows_left) * len(right) + len(rows_right) * len(left) < SHARED_PRODUCT * both_ways:
-        return right.knn_mean(left.items[rows_left], k), left.knn_mean(right.items[rows_right], k)
-    means_left, means_right = _both_ways_means(left.items, right.items, k)
+        return (right.knn_mean(left.items[rows_left], k, floor),
+                left.knn_mean(right.items[rows_right], k, floor))
+    means_left, means_right = _both_ways_means(left.items, right.items, k, floor)
     return means_left[rows_left], means_right[rows_right]
 
 
@@ -128,7 +150,8 @@ def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
 SHARED_PRODUCT = 1.15
 
 
-def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int,
+                     floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """kNN means of every row of ``a`` among ``b`` and of every row of ``b`` among ``a``,
     from one product taken a block of ``a``'s rows at a time (bounded memory): each block's
     row maxima are final, its column maxima merge into the k best so far."""
@@ -139,12 +162,16 @@ def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int) -> tuple[np.ndarray, 
         return means_a, np.zeros(len(b), np.float32)
     for start, stop in blocks(len(a), len(b)):
         sims = a[start:stop] @ b.T
-        means_a[start:stop] = heaps.top_k_rows(sims, ka)[1].mean(axis=1, dtype=np.float32)
+        best_a = heaps.top_k_rows(sims, ka)[1]
+        means_a[start:stop] = (best_a.mean(axis=1, dtype=np.float32) if floor is None
+                               else floored_means(best_a, k, floor))
         if len(sims) > kb:
             sims = np.partition(sims, -kb, axis=0)[-kb:]
         best_b = np.vstack([best_b, sims])
         if len(best_b) > kb:
             best_b = np.partition(best_b, -kb, axis=0)[-kb:]
+    if floor is not None:
+        return means_a, floored_means(best_b.T, k, floor)
     return means_a, best_b.mean(axis=0, dtype=np.float32)
 
 
