@@ -53,7 +53,7 @@ from transforms.dedup import (
     TranslationEdges,
 )
 from transforms.discovery import DiscoverSiteList
-from transforms.embedding import embedder_languages
+from transforms.embedding import embedder_languages, embedder_margin_floor
 from transforms.enrich import EnrichArticles, canonical_url, enrich_step
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
@@ -438,6 +438,7 @@ def translation_config(opts: NewsflowOptions, processes: int = 1) -> Translation
     return TranslationConfig(segments=opts.translation_segments,
                              segment_margin=opts.translation_margin,
                              story_threshold=opts.story_threshold, embedder=opts.embedder,
+                             margin_floor=embedder_margin_floor(opts.embedder),
                              processes_per_machine=processes)
 
 

