@@ -31,14 +31,14 @@ def doc(aid: str, lang: str, vectors: np.ndarray, numbers: tuple[str, ...] = ())
     return PoolDoc(member, lang, unit(vectors), frozenset("#" + n for n in numbers), 0, True)
 
 
-def pool(copy_rows: int, source_numbers, copy_numbers, others: int = 12) -> list[PoolDoc]:
+def pool(copy_rows: int, source_numbers, copy_numbers) -> list[PoolDoc]:
     """An English document, its Croatian version sharing ``copy_rows`` of 5 segments, and
-    ``others`` unrelated documents in both languages (the margins' neighbourhood)."""
+    unrelated documents in both languages (the margins' neighbourhood)."""
     source, copy = sentences(5), sentences(5)
     copy[:copy_rows] = source[:copy_rows] + RNG.normal(scale=0.03, size=(copy_rows, 64))
     docs = [doc("en-source", "en", source, source_numbers),
             doc("hr-copy", "hr", copy, copy_numbers)]
-    for i in range(others):
+    for i in range(12):
         docs.append(doc(f"en-{i}", "en", sentences(5)))
         docs.append(doc(f"hr-{i}", "hr", sentences(5)))
     return docs
@@ -346,27 +346,3 @@ def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_k
                                      axis=1)[:, -k:], low).mean(axis=1)
         assert (ours[rows] > sampled + 1e-6).mean() > 0.1  # the pairs' merge raised them
     assert all(np.array_equal(a, b) for a, b in zip(serial, threaded, strict=True))
-
-
-def test_borderline_pairs_of_a_thin_pool_need_corroboration(monkeypatch):
-    """2 of 5 segments aligned is borderline evidence. Where each language holds
-    ``borderline_min_docs`` documents it links two single documents; in a thinner pool the
-    link is marked ``thin`` and ``require_corroboration`` drops it between two singles (it
-    still adds a document to a group whose members it reaches). A clear pair is kept in both."""
-    from transforms.dedup.groups import require_corroboration
-
-    minimum = TranslationConfig().borderline_min_docs
-
-    def edges(copy_rows: int, others: int) -> list:
-        monkeypatch.setitem(globals(), "RNG", np.random.default_rng(0))  # whatever ran before
-        return [e for e in translation_edges(pool(copy_rows, (), (), others),
-                                             TranslationConfig(), None)
-                if {e.a.article_id, e.b.article_id} == {"en-source", "hr-copy"}]
-
-    (populated,), (thin,), (clear,) = edges(2, minimum - 1), edges(2, minimum - 2), edges(5, 2)
-    assert populated.score < WEAK_TRANSLATION and not populated.thin
-    assert thin.score < WEAK_TRANSLATION and thin.thin
-    assert clear.score >= WEAK_TRANSLATION and clear.thin
-    assert require_corroboration([populated]) == [populated]
-    assert require_corroboration([thin]) == []
-    assert require_corroboration([clear]) == [clear]

@@ -58,8 +58,7 @@ def translation_edges(docs: list[PoolDoc], config: TranslationConfig,
             yield from _anchor_pairs(left, right, config)
 
 
-def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str,
-                 thin: bool = False):
+def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str):
     best_left: dict[int, tuple[float, int]] = {}
     best_right: dict[int, tuple[float, int]] = {}
     for (i, j), score in scores.items():
@@ -69,7 +68,7 @@ def _mutual_best(scores: dict[tuple[int, int], float], left, right, kind: str,
             best_right[j] = (score, i)
     for i, (score, j) in best_left.items():
         if best_right[j][1] == i:
-            yield Edge(left[i].member, right[j].member, kind, round(float(score), 4), thin)
+            yield Edge(left[i].member, right[j].member, kind, round(float(score), 4))
 
 
 class _Side:
@@ -147,10 +146,6 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
         sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours,
         config.margin_floor)
     blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right, config)
-    # a borderline margin means little against a thin neighbourhood: a language of the pair
-    # holding too few documents for the k nearest to come from others (groups.
-    # require_corroboration keeps such a link only where other members corroborate it)
-    thin = min(len(left), len(right)) < config.borderline_min_docs
     scores: dict[tuple[int, int], float] = {}
     for i, j, margins in zip(pairs_left.tolist(), pairs_right.tolist(), blocks_kept,
                              strict=True):
@@ -159,7 +154,7 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
         score = pair_score(margins, left[i], right[j], config)
         if score is not None:
             scores[(i, j)] = score + 0.001 * float(mean_left[i] @ mean_right[j])
-    yield from _mutual_best(scores, left, right, "translation", thin)
+    yield from _mutual_best(scores, left, right, "translation")
 
 
 def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,

@@ -32,9 +32,6 @@ class TranslationConfig:
     chain_fraction: float = 0.8
     strong_chain_fraction: float = 0.6
     candidates: int = 10  # nearest documents per other language to verify
-    # borderline pairs (alignment.pair_score) only where both languages of the pair hold this
-    # many documents in the pool: the margin's k nearest can come from k other documents
-    borderline_min_docs: int = 9
     anchor_threshold: float = 0.34  # anchor Jaccard for languages the model does not know
     min_anchors: int = 3
     # "same story" (stories.story_vectors): story_text_weight x the cosine of mean segment

@@ -133,10 +133,7 @@ def require_corroboration(edges: list[Edge], weak_below: float = WEAK_TRANSLATIO
     both of a pair, so links to both prove nothing more than one (BASIL dated: 20 English
     reports joined WMT de/fr pairs so); a true translation that aligns poorly (a language the
     embedder knows badly, e.g. Hausa) still reaches several members of a bigger group.
-    Between two single documents the borderline link is all the evidence there is: kept,
-    unless it was found in a thin pool (``Edge.thin``: too few documents of a language for
-    the margin's neighbourhood; WMT news spread over 300 days made 68 false and 48 true
-    borderline links, one day 18 false and 224 true).
+    Between two single documents the borderline link is all the evidence there is: kept.
     """
     def weak(e: Edge) -> bool:
         return e.kind == "translation" and e.score < weak_below
@@ -159,10 +156,8 @@ def require_corroboration(edges: list[Edge], weak_below: float = WEAK_TRANSLATIO
 
     def unsupported(e: Edge) -> bool:
         ra, rb = find(parent, e.a.article_id), find(parent, e.b.article_id)
-        if ra == rb:
+        if ra == rb or (size[ra] == 1 and size[rb] == 1):
             return False
-        if size[ra] == 1 and size[rb] == 1:
-            return e.thin
         if size[ra] > 1 and size[rb] > 1:
             return True
         single, group = (e.a.article_id, rb) if size[ra] == 1 else (e.b.article_id, ra)

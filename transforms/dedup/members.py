@@ -43,9 +43,6 @@ class Edge(NamedTuple):
     b: Member
     kind: str
     score: float
-    # found in a pool too thin for a borderline margin to mean much (alignment.
-    # _aligned_pairs): such a borderline link needs corroboration even between two singles
-    thin: bool = False
 
 
 def _ts(value: Any, default: float) -> float:
