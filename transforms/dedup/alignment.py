@@ -218,8 +218,7 @@ def _bound_means(side: _Side, mine: np.ndarray, best: np.ndarray,
     out = np.ones(len(side.segments), np.float32)
     if len(mine):
         rows = _pair_rows(side, mine)
-        out[rows] = (best[rows].mean(axis=1) if config.margin_floor is None
-                     else floored_means(best[rows], config.neighbours, config.margin_floor))
+        out[rows] = floored_means(best[rows], config.neighbours, config.margin_floor)
     return out
 
 

@@ -100,24 +100,25 @@ class Neighbours:
         neighbourhood); with ``floor``, each of the k counts at least ``floor``, missing ones
         (fewer than k items) too (``floored_means``)."""
         found = min(k, len(self.items))
-        if floor is not None and len(queries):
-            values = (self.top_k(queries, found)[1] if found
-                      else np.zeros((len(queries), 0), np.float32))
-            return floored_means(values, k, floor)
-        if not found or not len(queries):
-            return np.zeros(len(queries), np.float32)
-        return self.top_k(queries, found)[1].mean(axis=1, dtype=np.float32)
+        values = (self.top_k(queries, found)[1] if found and len(queries)
+                  else np.zeros((len(queries), 0), np.float32))
+        return floored_means(values, k, floor)
 
 
-def floored_means(values: np.ndarray, k: int, floor: float) -> np.ndarray:
+def floored_means(values: np.ndarray, k: int, floor: float | None) -> np.ndarray:
     """Means of rows of up to k neighbour cosines (-inf: none), each counting at least
-    ``floor`` and the missing ones (k less the columns) as ``floor``.
+    ``floor`` and the missing ones (k less the columns) as ``floor``; without a floor, the
+    plain means of the cosines found (0 where none is).
 
     A ratio margin is only as good as its neighbourhood: in a day pool of a few documents a
     segment's k nearest on the other side are a few unrelated segments, so that the best of
     them stands out by construction and any two unrelated documents align (on the 1,171
     dev pages, ten such pairs of two-to-twelve-document pools were copy groups). The floor
     stands for the closer neighbours a full day of news would offer."""
+    if floor is None:
+        if not values.shape[1]:
+            return np.zeros(len(values), np.float32)
+        return values.mean(axis=1, dtype=np.float32)
     rows = np.maximum(values, np.float32(floor)).sum(axis=1, dtype=np.float32)
     return ((rows + np.float32(floor) * (k - values.shape[1])) / k).astype(np.float32)
 
@@ -162,17 +163,13 @@ def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int,
         return means_a, np.zeros(len(b), np.float32)
     for start, stop in blocks(len(a), len(b)):
         sims = a[start:stop] @ b.T
-        best_a = heaps.top_k_rows(sims, ka)[1]
-        means_a[start:stop] = (best_a.mean(axis=1, dtype=np.float32) if floor is None
-                               else floored_means(best_a, k, floor))
+        means_a[start:stop] = floored_means(heaps.top_k_rows(sims, ka)[1], k, floor)
         if len(sims) > kb:
             sims = np.partition(sims, -kb, axis=0)[-kb:]
         best_b = np.vstack([best_b, sims])
         if len(best_b) > kb:
             best_b = np.partition(best_b, -kb, axis=0)[-kb:]
-    if floor is not None:
-        return means_a, floored_means(best_b.T, k, floor)
-    return means_a, best_b.mean(axis=0, dtype=np.float32)
+    return means_a, floored_means(best_b.T, k, floor)
 
 
 def top_k(queries: np.ndarray, items: np.ndarray | Neighbours,
