@@ -149,8 +149,9 @@ def test_the_shared_product_runs_in_bounded_blocks(real, monkeypatch):
 
 
 def test_floored_kNN_means_count_each_neighbour_at_least_the_floor(real):
-    """``floor``: each of the k nearest counts at least the floor, and missing ones (a side
-    with fewer than k items) count as the floor, on both paths of ``cross_knn_means``."""
+    """``floors``: each of the k nearest counts at least the floor, and missing ones (a side
+    with fewer than k items) count as the floor, on both paths of ``cross_knn_means``; each
+    side's floor applies to its own rows only (the other side's means stay plain)."""
     left, right = (Neighbours(side) for side in real)
     few = Neighbours(real[1][:3])
     floor = float(np.median(real[0] @ real[1].T))
@@ -158,9 +159,11 @@ def test_floored_kNN_means_count_each_neighbour_at_least_the_floor(real):
         found = brute_force(left.items, items.items, min(k, len(items)))[1]
         expected = (np.maximum(found, floor).sum(axis=1) + floor * (k - found.shape[1])) / k
         for rows in (np.arange(len(left)), np.arange(len(left))[::7]):  # one product; searches
-            means, _ = similarity.cross_knn_means(left, items, rows, np.arange(len(items)), k,
-                                                  floor)
+            means, theirs = similarity.cross_knn_means(left, items, rows,
+                                                       np.arange(len(items)), k, (floor, None))
             assert np.allclose(means, expected[rows], atol=1e-6)
+            plain = brute_force(items.items, left.items, k)[1].mean(axis=1)
+            assert np.allclose(theirs, plain, atol=1e-6)
         assert (expected > found.mean(axis=1) + 1e-4).any()  # the floor changed some means
     assert np.allclose(similarity.floored_means(np.full((2, 0), -np.inf, np.float32), 8, .8),
                        .8)

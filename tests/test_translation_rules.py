@@ -257,18 +257,23 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tuple[str, str]]:
-    """The alignment without its shortcuts: exact (floored) kNN means of every segment, every
-    candidate pair (each new document's nearest by mean vector, both ways) scored by
-    ``pair_score``, mutual best pairs kept."""
+    """The alignment without its shortcuts: exact kNN means of every segment (floored where
+    the other side has fewer documents than k), every candidate pair (each new document's
+    nearest by mean vector, both ways) scored by ``pair_score``, mutual best pairs kept."""
     from transforms.dedup.pools import pair_allowed
 
     en, hr = ([d for d in docs if d.language == lang] for lang in ("en", "hr"))
     seg = [np.vstack([d.vectors for d in side]) for side in (en, hr)]
-    floor = -np.inf if config.margin_floor is None else config.margin_floor
-    knn = [np.maximum(np.sort(seg[0] @ seg[1].T, axis=1)[:, -config.neighbours:], floor)
-           .mean(axis=1),
-           np.maximum(np.sort(seg[1] @ seg[0].T, axis=1)[:, -config.neighbours:], floor)
-           .mean(axis=1)]
+    k = config.neighbours
+
+    def knn_means(mine: np.ndarray, theirs: np.ndarray, their_docs: int) -> np.ndarray:
+        best = np.sort(mine @ theirs.T, axis=1)[:, -k:]
+        if config.margin_floor is None or their_docs >= k:
+            return best.mean(axis=1)
+        best = np.maximum(best, config.margin_floor)
+        return (best.sum(axis=1) + config.margin_floor * (k - best.shape[1])) / k
+
+    knn = [knn_means(seg[0], seg[1], len(hr)), knn_means(seg[1], seg[0], len(en))]
     means = [unit(np.vstack([d.vectors.mean(axis=0) for d in side])) for side in (en, hr)]
     sims = means[0] @ means[1].T
     pairs = {(i, int(j)) for i in range(len(en))
@@ -290,17 +295,12 @@ def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tup
             for i, (_, j) in best_en.items() if best_hr[j][1] == i}
 
 
-@pytest.mark.parametrize("pair_chunk", [4096, 16])
-def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chunk,
-                                                                        monkeypatch):
-    """Pairs are dropped on upper bounds of their margins and kNN means computed only for
-    the rest (alignment._lower_bounds, _may_score): the edges must be those of scoring every
-    candidate pair with exact kNN means, on a pool with clear, borderline and chance pairs;
-    with chunks of 16 pairs the two sides' bounds are merged on two threads, chunk by chunk."""
-    monkeypatch.setattr(alignment, "PAIR_CHUNK", pair_chunk)
-    rng = np.random.default_rng(11)
+def translated_pool(n: int, seed: int = 11) -> list[PoolDoc]:
+    """n English documents of 5 segments and n Croatian ones, each sharing 0 (unrelated) to 5
+    translated segments with its English one, at a little noise."""
+    rng = np.random.default_rng(seed)
     docs = []
-    for i in range(150):
+    for i in range(n):
         source = sentences(5)
         docs.append(doc(f"en-{i}", "en", source, ("1", "2")))
         copy = sentences(5)
@@ -308,13 +308,46 @@ def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chu
         noise = rng.choice([0.02, 0.05, 0.08])
         copy[:shared] = source[:shared] + rng.normal(scale=noise, size=(shared, 64))
         docs.append(doc(f"hr-{i}", "hr", copy, ("1", "2")))
+    return docs
+
+
+def pairs_found(docs: list[PoolDoc], config: TranslationConfig) -> set[tuple[str, str]]:
+    return {(e.a.article_id, e.b.article_id) for e in translation_edges(docs, config, None)}
+
+
+@pytest.mark.parametrize(("pair_chunk", "size"), [(4096, 150), (16, 150), (4096, 6)])
+def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chunk, size,
+                                                                        monkeypatch):
+    """Pairs are dropped on upper bounds of their margins and kNN means computed only for
+    the rest (alignment._lower_bounds, _may_score): the edges must be those of scoring every
+    candidate pair with exact kNN means, on a pool with clear, borderline and chance pairs
+    (and on a thin one, whose means are floored); with chunks of 16 pairs the two sides'
+    bounds are merged on two threads, chunk by chunk."""
+    monkeypatch.setattr(alignment, "PAIR_CHUNK", pair_chunk)
+    docs = translated_pool(size)
     config = TranslationConfig()
-    found = {(e.a.article_id, e.b.article_id) for e in translation_edges(docs, config, None)}
     expected = every_pair_scored(docs, config)
-    assert len(expected) > 20 and found == expected
+    assert len(expected) > size // 8 and pairs_found(docs, config) == expected
 
 
-@pytest.mark.parametrize("floor", [None, 0.8])
+def test_the_margin_floor_applies_only_where_the_other_side_is_thin():
+    """A side of k (8) documents or more is a real neighbourhood: its kNN means are not
+    floored, so even an absurd floor changes no edge there; a side of fewer is floored, so
+    that floor (above every cosine: no margin reaches even the chain rule's 0.995) leaves
+    no edge."""
+    config = TranslationConfig()
+    absurd = dataclasses.replace(config, margin_floor=1.01)
+    unfloored = dataclasses.replace(config, margin_floor=None)
+    full = translated_pool(config.neighbours, seed=13)
+    assert pairs_found(full, absurd) == pairs_found(full, unfloored) != set()
+    thin = translated_pool(config.neighbours - 1, seed=13)
+    assert pairs_found(thin, unfloored) and not pairs_found(thin, absurd)
+    one_thin = [d for d in full if d.language == "en" or d.member.article_id < "hr-7"]
+    assert len(one_thin) == 2 * config.neighbours - 1  # the Croatian side thin, English not
+    assert pairs_found(one_thin, unfloored) != pairs_found(one_thin, absurd)
+
+
+@pytest.mark.parametrize("floor", [None, 0.82])
 def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_knn_means(
         floor, monkeypatch):
     """``alignment._lower_bounds``: kNN means among a sample plus the paired documents'
@@ -330,9 +363,9 @@ def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_k
     config = TranslationConfig(margin_floor=floor)
     monkeypatch.setattr(alignment, "BOUND_SAMPLE", 64)  # the merges decide most bounds
     monkeypatch.setattr(alignment, "PAIR_CHUNK", 4096)
-    serial = alignment._lower_bounds(sl, sr, left, right, config)
+    serial = alignment._lower_bounds(sl, sr, left, right, config, (floor, floor))
     monkeypatch.setattr(alignment, "PAIR_CHUNK", 16)
-    threaded = alignment._lower_bounds(sl, sr, left, right, config)
+    threaded = alignment._lower_bounds(sl, sr, left, right, config, (floor, floor))
     k = config.neighbours
     for ours, side, other, mine in ((serial[0], sl, sr, left), (serial[1], sr, sl, right)):
         rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])

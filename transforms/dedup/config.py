@@ -12,10 +12,11 @@ class TranslationConfig:
     segments: int = 5  # headline + first sentences embedded per document
     segment_chars: int = 300
     neighbours: int = 8  # k of the ratio margin
-    # each of the k counts at least this (None: as found): a pool of a few documents has no
-    # close neighbours to offer, so its best pair stands out by construction. A property of
-    # the embedder's cosine scale: e5's (embedding.E5_MARGIN_FLOOR) by default, a run takes
-    # its embedder's (embedding.embedder_margin_floor)
+    # where the other side has fewer than `neighbours` documents, each of the k counts at
+    # least this (None: as found): a pool of a few documents has no close neighbours to
+    # offer, so its best pair stands out by construction (alignment._thin_floor). A property
+    # of the embedder's cosine scale: e5's (embedding.E5_MARGIN_FLOOR) by default, a run
+    # takes its embedder's (embedding.embedder_margin_floor)
     margin_floor: float | None = E5_MARGIN_FLOOR
     segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
     short_margin: float = 1.05  # ...and this one when a document has a single segment

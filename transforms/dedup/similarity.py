@@ -114,7 +114,8 @@ def floored_means(values: np.ndarray, k: int, floor: float | None) -> np.ndarray
     segment's k nearest on the other side are a few unrelated segments, so that the best of
     them stands out by construction and any two unrelated documents align (on the 1,171
     dev pages, ten such pairs of two-to-twelve-document pools were copy groups). The floor
-    stands for the closer neighbours a full day of news would offer."""
+    stands for the closer neighbours a full day of news would offer; alignment applies it
+    where the other side is thin only (``alignment._thin_floor``)."""
     if floor is None:
         if not values.shape[1]:
             return np.zeros(len(values), np.float32)
@@ -125,23 +126,24 @@ def floored_means(values: np.ndarray, k: int, floor: float | None) -> np.ndarray
 
 def cross_knn_means(left: Neighbours, right: Neighbours, rows_left: np.ndarray,
                     rows_right: np.ndarray, k: int,
-                    floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    floors: tuple[float | None, float | None] = (None, None),
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Mean cosine of the k most similar ``right`` items of every ``left.items[rows_left]``
     row, and of the k most similar ``left`` items of every ``right.items[rows_right]`` row:
     the ratio margin's two denominators of a language pair. Where both sides are searched
     exactly and the rows are most of each side (a first run: every document is a candidate),
     one blocked product left x right gives both, each block's row and column maxima: 0.58 of
-    the CPU of two searches of every row, the same cosines. ``floor``: as
-    ``Neighbours.knn_mean``'s."""
+    the CPU of two searches of every row, the same cosines. ``floors``: the left rows' and
+    the right rows' floor, each as ``Neighbours.knn_mean``'s."""
     if not (len(rows_left) and len(rows_right) and right.searched_exactly(len(rows_left))
             and left.searched_exactly(len(rows_right))):
-        return (right.knn_mean(left.items[rows_left], k, floor),
-                left.knn_mean(right.items[rows_right], k, floor))
+        return (right.knn_mean(left.items[rows_left], k, floors[0]),
+                left.knn_mean(right.items[rows_right], k, floors[1]))
     both_ways = len(left) * len(right)
     if len(rows_left) * len(right) + len(rows_right) * len(left) < SHARED_PRODUCT * both_ways:
-        return (right.knn_mean(left.items[rows_left], k, floor),
-                left.knn_mean(right.items[rows_right], k, floor))
-    means_left, means_right = _both_ways_means(left.items, right.items, k, floor)
+        return (right.knn_mean(left.items[rows_left], k, floors[0]),
+                left.knn_mean(right.items[rows_right], k, floors[1]))
+    means_left, means_right = _both_ways_means(left.items, right.items, k, floors)
     return means_left[rows_left], means_right[rows_right]
 
 
@@ -152,7 +154,8 @@ SHARED_PRODUCT = 1.15
 
 
 def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int,
-                     floor: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     floors: tuple[float | None, float | None] = (None, None),
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """kNN means of every row of ``a`` among ``b`` and of every row of ``b`` among ``a``,
     from one product taken a block of ``a``'s rows at a time (bounded memory): each block's
     row maxima are final, its column maxima merge into the k best so far."""
@@ -163,13 +166,13 @@ def _both_ways_means(a: np.ndarray, b: np.ndarray, k: int,
         return means_a, np.zeros(len(b), np.float32)
     for start, stop in blocks(len(a), len(b)):
         sims = a[start:stop] @ b.T
-        means_a[start:stop] = floored_means(heaps.top_k_rows(sims, ka)[1], k, floor)
+        means_a[start:stop] = floored_means(heaps.top_k_rows(sims, ka)[1], k, floors[0])
         if len(sims) > kb:
             sims = np.partition(sims, -kb, axis=0)[-kb:]
         best_b = np.vstack([best_b, sims])
         if len(best_b) > kb:
             best_b = np.partition(best_b, -kb, axis=0)[-kb:]
-    return means_a, floored_means(best_b.T, k, floor)
+    return means_a, floored_means(best_b.T, k, floors[1])
 
 
 def top_k(queries: np.ndarray, items: np.ndarray | Neighbours,
