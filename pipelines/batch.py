@@ -53,7 +53,7 @@ from transforms.dedup import (
     TranslationEdges,
 )
 from transforms.discovery import DiscoverSiteList
-from transforms.embedding import embedder_languages, embedder_margin_floor
+from transforms.embedding import embedder_languages, embedder_margin_floors
 from transforms.enrich import EnrichArticles, canonical_url, enrich_step
 from transforms.extract import ExtractArticles
 from transforms.feeds import ParseFeeds, RefuseUnusableEntries, load_feed_list, load_url_list
@@ -435,10 +435,11 @@ def _steps_on_pool(p, opts: NewsflowOptions, run_id: str, pages: list, rejects: 
 def translation_config(opts: NewsflowOptions, processes: int = 1) -> TranslationConfig:
     """The translation level's settings of a run whose SDK processes share a machine's cores
     ``processes`` at a time."""
+    floor, thin_floor = embedder_margin_floors(opts.embedder)
     return TranslationConfig(segments=opts.translation_segments,
                              segment_margin=opts.translation_margin,
                              story_threshold=opts.story_threshold, embedder=opts.embedder,
-                             margin_floor=embedder_margin_floor(opts.embedder),
+                             margin_floor=floor, thin_margin_floor=thin_floor,
                              processes_per_machine=processes)
 
 

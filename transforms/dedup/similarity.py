@@ -114,8 +114,8 @@ def floored_means(values: np.ndarray, k: int, floor: float | None) -> np.ndarray
     segment's k nearest on the other side are a few unrelated segments, so that the best of
     them stands out by construction and any two unrelated documents align (on the 1,171
     dev pages, ten such pairs of two-to-twelve-document pools were copy groups). The floor
-    stands for the closer neighbours a full day of news would offer; alignment applies it
-    where the other side is thin only (``alignment._thin_floor``)."""
+    stands for the closer neighbours a full day of news would offer; alignment raises it
+    where the other side is thin (``alignment._floor``)."""
     if floor is None:
         if not values.shape[1]:
             return np.zeros(len(values), np.float32)
