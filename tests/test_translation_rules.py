@@ -364,9 +364,9 @@ def test_bounds_merged_on_two_threads_equal_the_serial_ones_and_stay_below_the_k
     config = TranslationConfig(margin_floor=floor)
     monkeypatch.setattr(alignment, "BOUND_SAMPLE", 64)  # the merges decide most bounds
     monkeypatch.setattr(alignment, "PAIR_CHUNK", 4096)
-    serial = alignment._lower_bounds(sl, sr, left, right, config, (floor, floor))
+    serial = alignment._lower_bounds(sl, sr, left, right, config)
     monkeypatch.setattr(alignment, "PAIR_CHUNK", 16)
-    threaded = alignment._lower_bounds(sl, sr, left, right, config, (floor, floor))
+    threaded = alignment._lower_bounds(sl, sr, left, right, config)
     k = config.neighbours
     for ours, side, other, mine in ((serial[0], sl, sr, left), (serial[1], sr, sl, right)):
         rows = np.concatenate([side.rows(d) for d in np.unique(mine).tolist()])

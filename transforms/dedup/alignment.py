@@ -133,9 +133,7 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     # means among a sample of the other side's segments), so they are dropped in bulk, and
     # the kNN means themselves (searched among all the other side's segments) are needed
     # for the segments of the remaining pairs only
-    # each side's floor: the thin one where the *other* side is thin (``_floor``)
-    floors = (_floor(sr, config), _floor(sl, config))
-    bound_left, bound_right = _lower_bounds(sl, sr, pairs_left, pairs_right, config, floors)
+    bound_left, bound_right = _lower_bounds(sl, sr, pairs_left, pairs_right, config)
     maybe = np.flatnonzero([m is not None for m in _best_margins(
         sl, sr, bound_left, bound_right, pairs_left, pairs_right, config, BOUND_SLACK)])
     pairs_left, pairs_right = pairs_left[maybe], pairs_right[maybe]
@@ -146,7 +144,8 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     rows_left = np.concatenate([sl.rows(i) for i in np.unique(pairs_left).tolist()])
     rows_right = np.concatenate([sr.rows(j) for j in np.unique(pairs_right).tolist()])
     knn_left[rows_left], knn_right[rows_right] = cross_knn_means(
-        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours, floors)
+        sl.segment_index, sr.segment_index, rows_left, rows_right, config.neighbours,
+        _floors(sl, sr, config))
     blocks_kept = _best_margins(sl, sr, knn_left, knn_right, pairs_left, pairs_right, config)
     scores: dict[tuple[int, int], float] = {}
     for i, j, margins in zip(pairs_left.tolist(), pairs_right.tolist(), blocks_kept,
@@ -159,14 +158,18 @@ def _aligned_pairs(sl: _Side, sr: _Side, config: TranslationConfig):
     yield from _mutual_best(scores, left, right, "translation")
 
 
-def _floor(other: _Side, config: TranslationConfig) -> float | None:
-    """The floor of the kNN means of segments searched among ``other``'s: the thin floor
-    where ``other`` has fewer documents than the margin has neighbours (its k nearest are a
-    few unrelated segments, so any best pair stands out), the floor of every side where it
-    has as many or more (a real neighbourhood: the thin floor there lowered the recall of
-    one-day WMT pools to .9938 at 0.82)."""
-    thin = len(other.docs) < config.neighbours
-    return config.thin_margin_floor if thin else config.margin_floor
+def _floors(sl: _Side, sr: _Side,
+            config: TranslationConfig) -> tuple[float | None, float | None]:
+    """The floors of the left and the right segments' kNN means, each searched among the
+    other side's: the thin floor where that other side has fewer documents than the margin
+    has neighbours (its k nearest are a few unrelated segments, so any best pair stands
+    out), the floor of every side where it has as many or more (a real neighbourhood: the
+    thin floor there lowered the recall of one-day WMT pools to .9938 at 0.82)."""
+    def floor(other: _Side) -> float | None:
+        thin = len(other.docs) < config.neighbours
+        return config.thin_margin_floor if thin else config.margin_floor
+
+    return floor(sr), floor(sl)
 
 
 def _allowed(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
@@ -190,9 +193,7 @@ BOUND_SLACK = 1e-3
 
 
 def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
-                  config: TranslationConfig,
-                  floors: tuple[float | None, float | None] = (None, None),
-                  ) -> tuple[np.ndarray, np.ndarray]:
+                  config: TranslationConfig) -> tuple[np.ndarray, np.ndarray]:
     """Lower bounds of the kNN means of the segments of the documents in these pairs (each
     side's among the other's): their kNN means among a subset of the other side's segments,
     ``BOUND_SAMPLE`` of them (every few) and those of the documents they are paired with here
@@ -200,13 +201,15 @@ def _lower_bounds(sl: _Side, sr: _Side, left: np.ndarray, right: np.ndarray,
     read). The sample searches are large products (every BLAS thread, one side after the
     other: two at once held ~400 MB more at 100k articles); the two sides' merges, loops of
     small products that hold the GIL only between products, run at once on two threads
-    (one BLAS thread each, set once around both)."""
+    (one BLAS thread each, set once around both). Floored as the kNN means are
+    (``_floors``)."""
     k = config.neighbours
     ours, theirs = _sample_bound(sl, sr, left, k), _sample_bound(sr, sl, right, k)
     merges = [(sr, sl, right, left, *theirs), (sl, sr, left, right, *ours)]
     with small_products():  # a few chunks (fewer pairs than one) are cheaper without threads
         on_every_core(lambda merge: _merge_pair_bounds(*merge), merges,
                       1 if len(left) < PAIR_CHUNK else None)
+    floors = _floors(sl, sr, config)
     return (_bound_means(sl, left, ours[2], k, floors[0]),
             _bound_means(sr, right, theirs[2], k, floors[1]))
 

@@ -15,7 +15,7 @@ class TranslationConfig:
     # each of the k counts at least margin_floor (None: as found), and at least
     # thin_margin_floor where the other side has fewer than `neighbours` documents: a pool
     # of a few documents has no close neighbours to offer, so its best pair stands out by
-    # construction (alignment._floor). Properties of the embedder's cosine scale: e5's
+    # construction (alignment._floors). Properties of the embedder's cosine scale: e5's
     # (embedding.E5_MARGIN_FLOOR, E5_THIN_MARGIN_FLOOR) by default, a run takes its
     # embedder's (embedding.embedder_margin_floors)
     margin_floor: float | None = E5_MARGIN_FLOOR

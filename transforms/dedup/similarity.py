@@ -115,7 +115,7 @@ def floored_means(values: np.ndarray, k: int, floor: float | None) -> np.ndarray
     them stands out by construction and any two unrelated documents align (on the 1,171
     dev pages, ten such pairs of two-to-twelve-document pools were copy groups). The floor
     stands for the closer neighbours a full day of news would offer; alignment raises it
-    where the other side is thin (``alignment._floor``)."""
+    where the other side is thin (``alignment._floors``)."""
     if floor is None:
         if not values.shape[1]:
             return np.zeros(len(values), np.float32)
